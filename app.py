@@ -1,0 +1,21 @@
+"""LLM Internals Lab: entry point. Builds the navigation, draws the shared sidebar, runs the page."""
+
+import streamlit as st
+
+from ui.registry import SECTIONS, topics_in
+from ui.sidebar import render_sidebar
+
+st.set_page_config(page_title="LLM Internals Lab", page_icon=":material/biotech:", layout="wide")
+
+home = st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True)
+navigation = {"Start": [home]}
+for section in SECTIONS:
+    pages = [
+        st.Page(t.path, title=t.title, icon=t.icon, url_path=t.url_path) for t in topics_in(section)
+    ]
+    if pages:
+        navigation[section] = pages
+
+page = st.navigation(navigation)
+render_sidebar()
+page.run()

@@ -1,0 +1,61 @@
+"""Hook-point names, exactly as TransformerLens spells them, built in one place.
+
+A hook point is a named activation inside the forward pass that you can read (cache) or overwrite
+(hook). Pages never paste names together; they call `act_name("resid_pre", 3)`.
+
+Shapes (batch, pos, ... as in the DESIGN conventions):
+    hook_embed, hook_pos_embed                [batch, pos, d_model]
+    blocks.L.hook_resid_pre / _mid / _post   [batch, pos, d_model]
+    blocks.L.hook_attn_out, hook_mlp_out     [batch, pos, d_model]
+    blocks.L.attn.hook_q / _k / _v / _z      [batch, pos, head, d_head]   (q, k after rotary)
+    blocks.L.attn.hook_attn_scores           [batch, head, q_pos, k_pos]  (before softmax)
+    blocks.L.attn.hook_pattern               [batch, head, q_pos, k_pos]  (after softmax)
+    blocks.L.mlp.hook_pre / _post            [batch, pos, d_mlp]
+    ln_final.hook_normalized                 [batch, pos, d_model]
+"""
+
+from __future__ import annotations
+
+GLOBAL_SITES = ("embed", "pos_embed", "normalized")
+BLOCK_SITES = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
+ATTN_SITES = ("q", "k", "v", "z", "attn_scores", "pattern")
+MLP_SITES = ("pre", "post")
+ALL_SITES = GLOBAL_SITES + BLOCK_SITES + ATTN_SITES + MLP_SITES
+
+
+def act_name(site: str, layer: int | None = None) -> str:
+    """The full hook name for a site, for example act_name("pattern", 2) -> "blocks.2.attn.hook_pattern"."""
+    if site in ("embed", "pos_embed"):
+        return f"hook_{site}"
+    if site == "normalized":
+        return "ln_final.hook_normalized"
+    if site not in ALL_SITES:
+        raise ValueError(f"Unknown hook site {site!r}; known sites: {', '.join(ALL_SITES)}")
+    if layer is None:
+        raise ValueError(f"Hook site {site!r} needs a layer index")
+    if site in ATTN_SITES:
+        return f"blocks.{layer}.attn.hook_{site}"
+    if site in MLP_SITES:
+        return f"blocks.{layer}.mlp.hook_{site}"
+    return f"blocks.{layer}.hook_{site}"
+
+
+def all_hook_names(n_layers: int, *, has_pos_embed: bool, has_resid_mid: bool) -> list[str]:
+    """Every hook name a model with this shape offers, in forward-pass order."""
+    names = ["hook_embed"] + (["hook_pos_embed"] if has_pos_embed else [])
+    for layer in range(n_layers):
+        names.append(act_name("resid_pre", layer))
+        names += [act_name(s, layer) for s in ("q", "k", "v", "attn_scores", "pattern", "z")]
+        names.append(act_name("attn_out", layer))
+        if has_resid_mid:
+            names.append(act_name("resid_mid", layer))
+        names += [act_name("pre", layer), act_name("post", layer), act_name("mlp_out", layer)]
+        names.append(act_name("resid_post", layer))
+    names.append("ln_final.hook_normalized")
+    return names
+
+
+def layer_of(name: str) -> int | None:
+    """The layer index in a hook name, or None for embed / final-norm hooks."""
+    parts = name.split(".")
+    return int(parts[1]) if parts[0] == "blocks" else None

@@ -1,0 +1,260 @@
+"""HookedLM: a Hugging Face causal LM with TransformerLens-style hook points, safe to share.
+
+    lm = load_model()                                   # the bundled model
+    logits, cache = lm.run_with_cache(tokens)           # cache["blocks.0.hook_resid_post"]
+    with lm.hooks([(act_name("resid_pre", 2), fn)]):    # fn(act, hook) -> new act, or None
+        logits = lm(tokens)
+
+The hooks are permanent PyTorch hooks that do nothing unless the current thread has an active run
+(see core.models.dispatch), so one cached model serves every session and thread. Its weights are
+frozen: training happens on `lm.copy(trainable=True)`.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from core.models import tokens as tok
+from core.models.architectures import Adapter, AttentionWeights, adapter_for
+from core.models.dispatch import Dispatcher, HookFn, RunState
+from core.models.hook_names import all_hook_names, layer_of
+
+_ids = itertools.count()
+NameFilter = Sequence[str] | Callable[[str], bool] | None
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
+               "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called")
+
+
+class ActivationCache(dict):
+    """name -> activation tensor, plus `stack(site)` for [layer, ...] views."""
+
+    def stack(self, site: str) -> torch.Tensor:
+        """Stack one site over all layers present, e.g. stack("resid_post") -> [layer, batch, pos, d_model]."""
+        names = sorted((n for n in self if n.endswith("hook_" + site) and n.startswith("blocks.")),
+                       key=layer_of)
+        if not names:
+            raise KeyError(f"No cached activations for site {site!r}")
+        return torch.stack([self[n] for n in names])
+
+
+def _first(out):
+    return out[0] if isinstance(out, tuple) else out
+
+
+def _replace_first(out, new):
+    return (new, *out[1:]) if isinstance(out, tuple) else new
+
+
+class HookedLM:
+    """See the module docstring. Build one with core.models.load_model()."""
+
+    def __init__(self, model: nn.Module, tokenizer, *, spec: str, display_name: str | None = None,
+                 is_bundled: bool = False):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self.name = display_name or spec
+        self.is_bundled = is_bundled
+        self.adapter: Adapter = adapter_for(model)
+        self.cfg = self.adapter.config()
+        self._dispatch = Dispatcher(f"{next(_ids)}")
+        self._names = all_hook_names(
+            self.cfg.n_layers, has_pos_embed=self.adapter.pos_embed() is not None,
+            has_resid_mid=self.cfg.has_resid_mid,
+        )
+        self._name_set = frozenset(self._names)
+        self._install_hooks()
+
+    # -- hook points ----------------------------------------------------------------------------
+    def hook_names(self) -> list[str]:
+        """Every hook name this model offers, in forward order."""
+        return list(self._names)
+
+    def _install_hooks(self) -> None:
+        d, a = self._dispatch, self.adapter
+
+        def on_output(name, layer):
+            def hook(module, args, output):
+                if d.current() is None:
+                    return None
+                return _replace_first(output, d.apply(name, layer, _first(output)))
+            return hook
+
+        def on_input(name, layer):
+            def hook(module, args, kwargs):
+                run = d.current()
+                if run is None:
+                    return None
+                if args:
+                    new = d.apply(name, layer, args[0])
+                    if name.endswith("resid_pre"):
+                        run.resid_pre[layer] = new
+                    return (new, *args[1:]), kwargs
+                new = d.apply(name, layer, kwargs["hidden_states"])
+                if name.endswith("resid_pre"):
+                    run.resid_pre[layer] = new
+                return args, {**kwargs, "hidden_states": new}
+            return hook
+
+        def on_attn_output(layer):
+            attn_out, mid = f"blocks.{layer}.hook_attn_out", f"blocks.{layer}.hook_resid_mid"
+
+            def hook(module, args, output):
+                run = d.current()
+                if run is None:
+                    return None
+                out = d.apply(attn_out, layer, _first(output))
+                if self.cfg.has_resid_mid and run.wants(mid):
+                    # resid_mid = resid_pre + attn_out; writing it means changing attn_out
+                    pre = run.resid_pre[layer]
+                    resid_mid = pre + out
+                    new_mid = d.apply(mid, layer, resid_mid)
+                    if new_mid is not resid_mid:
+                        out = new_mid - pre
+                return _replace_first(output, out)
+            return hook
+
+        a.embed().register_forward_hook(on_output("hook_embed", None))
+        if a.pos_embed() is not None:
+            a.pos_embed().register_forward_hook(on_output("hook_pos_embed", None))
+        for layer in range(self.cfg.n_layers):
+            m = a.block_modules(layer)
+            m.block.register_forward_pre_hook(
+                on_input(f"blocks.{layer}.hook_resid_pre", layer), with_kwargs=True)
+            m.attn.register_forward_hook(on_attn_output(layer))
+            m.attn._lab_site = (d, layer)
+            m.mlp_in.register_forward_hook(on_output(f"blocks.{layer}.mlp.hook_pre", layer))
+            m.mlp_out.register_forward_pre_hook(
+                on_input(f"blocks.{layer}.mlp.hook_post", layer), with_kwargs=True)
+            m.mlp.register_forward_hook(on_output(f"blocks.{layer}.hook_mlp_out", layer))
+            m.block.register_forward_hook(on_output(f"blocks.{layer}.hook_resid_post", layer))
+        a.ln_final().register_forward_hook(on_output("ln_final.hook_normalized", None))
+
+    def _check_names(self, names: Iterable[str]) -> None:
+        unknown = [n for n in names if n not in self._name_set]
+        if unknown:
+            raise ValueError(
+                f"Unknown hook point(s) for {self.name}: {', '.join(unknown)}. "
+                "Build names with act_name(site, layer); lm.hook_names() lists them all."
+            )
+
+    @contextmanager
+    def hooks(self, fwd_hooks: Iterable[tuple[str, HookFn]]) -> Iterator[HookedLM]:
+        """Activate hooks for forward passes in this thread only; removed on exit, also on error."""
+        fwd_hooks = list(fwd_hooks)
+        self._check_names(n for n, _ in fwd_hooks)
+        outer = self._dispatch.current() or RunState()
+        token = self._dispatch.state.set(outer.with_hooks(fwd_hooks))
+        try:
+            yield self
+        finally:
+            self._dispatch.state.reset(token)
+
+    # -- forward passes -------------------------------------------------------------------------
+    def forward(self, tokens: torch.Tensor, *, grad: bool = False, **kwargs) -> torch.Tensor:
+        """Logits [batch, pos, d_vocab] for tokens [batch, pos]. Active hooks apply."""
+        with torch.set_grad_enabled(grad):
+            return self.model(input_ids=tokens, use_cache=False, **kwargs).logits
+
+    __call__ = forward
+
+    def run_with_cache(self, tokens: torch.Tensor, names: NameFilter = None,
+                       *, grad: bool = False) -> tuple[torch.Tensor, ActivationCache]:
+        """Forward pass that also records activations: names is None (all), a list, or a predicate."""
+        if names is None:
+            wanted = self._name_set
+        elif callable(names):
+            wanted = frozenset(n for n in self._names if names(n))
+        else:
+            self._check_names(names)
+            wanted = frozenset(names)
+        cache = ActivationCache()
+        outer = self._dispatch.current() or RunState()
+        run = RunState(outer.hooks, cache, wanted, outer.pos_offset)
+        token = self._dispatch.state.set(run)
+        try:
+            logits = self.forward(tokens, grad=grad)
+        finally:
+            self._dispatch.state.reset(token)
+        return logits, cache
+
+    def generate(self, prompt, **kwargs):
+        """Sample a continuation; active hooks apply at every step. See core.models.generation."""
+        from core.models.generation import generate
+        return generate(self, prompt, **kwargs)
+
+    def unembed(self, resid: torch.Tensor) -> torch.Tensor:
+        """Logits from a residual-stream vector: final norm, then the unembedding (the logit lens)."""
+        with torch.no_grad():
+            return self.model.get_output_embeddings()(self.adapter.ln_final()(resid))
+
+    # -- tokens ---------------------------------------------------------------------------------
+    def to_tokens(self, text: str | Sequence[str], prepend_bos: bool = True) -> torch.Tensor:
+        """LongTensor [batch, pos]; a list is right-padded (causal attention never sees the padding)."""
+        return tok.to_tokens(self.tokenizer, text, prepend_bos=prepend_bos)
+
+    def tokenize_batch(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tokens [batch, pos] right-padded, lengths [batch]) for texts of different lengths."""
+        return tok.tokenize_batch(self.tokenizer, texts)
+
+    def to_str_tokens(self, text_or_tokens) -> list[str]:
+        return tok.to_str_tokens(self.tokenizer, text_or_tokens)
+
+    def to_string(self, tokens) -> str:
+        return self.tokenizer.decode(torch.as_tensor(tokens).flatten().tolist())
+
+    def unknown_words(self, text: str) -> list[str]:
+        """Words the tokenizer maps to its unknown token (only word-level vocabularies have any)."""
+        return tok.unknown_words(self.tokenizer, text)
+
+    def prepare_prompt(self, text: str) -> tok.Prompt:
+        """Validate a typed prompt: raises EmptyPromptError; truncates to n_ctx and says so."""
+        return tok.prepare_prompt(self, text)
+
+    # -- weights --------------------------------------------------------------------------------
+    @property
+    def W_E(self) -> torch.Tensor:
+        """Token embedding [d_vocab, d_model]."""
+        return self.adapter.embed().weight
+
+    @property
+    def W_U(self) -> torch.Tensor:
+        """Unembedding [d_model, d_vocab]."""
+        return self.model.get_output_embeddings().weight.T
+
+    @property
+    def W_pos(self) -> torch.Tensor | None:
+        """Learned position embedding [n_ctx, d_model], or None for rotary models."""
+        pos = self.adapter.pos_embed()
+        return None if pos is None else pos.weight
+
+    @property
+    def tied_embeddings(self) -> bool:
+        return self.model.get_output_embeddings().weight.data_ptr() == self.W_E.data_ptr()
+
+    def attention_weights(self, layer: int) -> AttentionWeights:
+        """Per-head W_Q, W_K, W_V [head, d_model, d_head], W_O [head, d_head, d_model] of a layer."""
+        return self.adapter.attention_weights(layer, self.cfg)
+
+    def copy(self, *, trainable: bool = False) -> HookedLM:
+        """A private copy (own weights, own hooks) to fine-tune or edit; the shared model is untouched."""
+        # The dispatcher (and its ContextVar) stays behind: the copy gets its own below.
+        hooks_free = _copy.deepcopy(self.model, memo={id(self._dispatch): None})
+        for module in hooks_free.modules():
+            for attr in _HOOK_DICTS:
+                getattr(module, attr, {}).clear()
+            module.__dict__.pop("_lab_site", None)
+        hooks_free.requires_grad_(trainable)
+        return HookedLM(hooks_free, self.tokenizer, spec=self.spec, display_name=self.name,
+                        is_bundled=self.is_bundled)
+
+    def __repr__(self) -> str:
+        c = self.cfg
+        return (f"HookedLM({self.name!r}, {c.arch}, {c.n_layers} layers x {c.n_heads} heads, "
+                f"d_model={c.d_model}, {c.n_params / 1e6:.1f}M params)")

@@ -1,0 +1,45 @@
+"""Loading models for the UI: one shared copy per server, and the prompt box every page uses.
+
+Models are cached with st.cache_resource, so every session and thread gets the same object; that is
+safe because a HookedLM's weights are frozen and its hooks are per thread (core.models.dispatch).
+Functions that compute something from a model take it as `_lm` (not hashed by st.cache_data) next
+to `spec`, its hashable identity.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.models import BUNDLED, EmptyPromptError, HookedLM, Prompt, load_model
+from ui.page import show_problem
+
+ACTIVE_KEY = "active_model_spec"  # the spec that loaded successfully last
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def load_cached(spec: str) -> HookedLM:
+    """Load once per server; failures raise (and are not cached), so a retry tries again."""
+    return load_model(spec)
+
+
+def current_model() -> HookedLM:
+    """The model chosen in the sidebar (the bundled one until another loads successfully)."""
+    return load_cached(st.session_state.get(ACTIVE_KEY, BUNDLED))
+
+
+def prompt_box(lm: HookedLM, *, key: str, default: str, label: str = "Prompt",
+               height: int | None = None) -> Prompt | None:
+    """A text area bound to the URL; returns the validated prompt, or None after saying why."""
+    text = st.text_area(label, value=default, key=key, bind="query-params", height=height)
+    try:
+        prompt = lm.prepare_prompt(text)
+    except EmptyPromptError as err:
+        show_problem(str(err))
+        return None
+    if prompt.truncated:
+        st.caption(f":material/content_cut: The prompt was cut to the model's context window of "
+                   f"{lm.cfg.n_ctx} tokens ({prompt.n_dropped} tokens dropped from the end).")
+    if prompt.unknown:
+        show_problem(f"The {lm.name} has never seen these words, so they become an unknown token: "
+                     f"{', '.join(prompt.unknown)}. Results for them mean little.")
+    return prompt

@@ -1,0 +1,32 @@
+"""The parts every topic page shares: the header that says what you will learn, and the
+"how it is computed" expander that shows the core module's docstring (the lesson) and its paper."""
+
+from __future__ import annotations
+
+import inspect
+from types import ModuleType
+
+import streamlit as st
+
+
+def page_header(title: str, learn: str, question: str) -> None:
+    """1. What you will learn: a title, two or three sentences, and the question the page answers."""
+    st.title(title)
+    st.markdown(learn)
+    st.info(f"**The question:** {question}", icon=":material/help:")
+
+
+def how_it_is_computed(*modules: ModuleType, papers: tuple[str, ...] = ()) -> None:
+    """5. An expander with each core module's docstring and the papers it comes from."""
+    with st.expander("How it is computed", icon=":material/function:"):
+        for module in modules:
+            st.markdown(f"**`{module.__name__}`**")
+            st.markdown(inspect.getdoc(module) or "")
+        if papers:
+            st.markdown("**Papers and sources**")
+            st.markdown("\n".join(f"- {p}" for p in papers))
+
+
+def show_problem(message: str) -> None:
+    """A clear, non-crashing message for bad input; the page keeps running."""
+    st.warning(message, icon=":material/warning:")
