@@ -10,13 +10,21 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import (
-    GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaForCausalLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    GPTNeoConfig,
+    GPTNeoForCausalLM,
+    GPTNeoXConfig,
+    GPTNeoXForCausalLM,
+    LlamaConfig,
+    LlamaForCausalLM,
     PreTrainedTokenizerFast,
 )
 
 WORDS = ["the", "cat", "dog", "sat", "on", "mat", "a", "red", "blue", "Mary", "John", "gave", "to",
          ".", ",", "and", "is", "happy", "sad", "big", "small", "ran", "home", "park"]
 SPECIALS = ["<|endoftext|>", "[UNK]", "[PAD]"]
+ARCHS = ("gpt2", "gpt_neo", "gpt_neox", "gpt_neox_serial", "llama")
 VOCAB = 64  # the tokenizer uses the first len(SPECIALS + WORDS) ids; the rest are never produced
 
 
@@ -37,7 +45,7 @@ def _common(n_layers=2, d_model=32, n_heads=4, n_ctx=32):
 
 
 def build(arch: str, folder: Path, seed: int = 0, **overrides) -> Path:
-    """Build a random tiny model of `arch` ("gpt2", "gpt_neox", "gpt_neox_serial", "llama")."""
+    """Build a random tiny model of one of ARCHS and save it, with a tokenizer, to folder."""
     torch.manual_seed(seed)
     c = _common()
     ids = dict(vocab_size=c["vocab_size"], bos_token_id=0, eos_token_id=0, pad_token_id=2)
@@ -45,6 +53,12 @@ def build(arch: str, folder: Path, seed: int = 0, **overrides) -> Path:
         config = GPT2Config(n_layer=c["n_layers"], n_embd=c["d_model"], n_head=c["n_heads"],
                             n_positions=c["n_ctx"], resid_pdrop=0, embd_pdrop=0, attn_pdrop=0, **ids)
         model = GPT2LMHeadModel(config)
+    elif arch == "gpt_neo":
+        config = GPTNeoConfig(num_layers=c["n_layers"], hidden_size=c["d_model"], num_heads=c["n_heads"],
+                              max_position_embeddings=c["n_ctx"], window_size=4,
+                              attention_types=[[["global", "local"], c["n_layers"] // 2]],
+                              resid_dropout=0, embed_dropout=0, attention_dropout=0, **ids)
+        model = GPTNeoForCausalLM(config)
     elif arch.startswith("gpt_neox"):
         config = GPTNeoXConfig(num_hidden_layers=c["n_layers"], hidden_size=c["d_model"],
                                num_attention_heads=c["n_heads"], intermediate_size=4 * c["d_model"],

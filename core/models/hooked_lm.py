@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from core.models import tokens as tok
-from core.models.architectures import Adapter, AttentionWeights, adapter_for
+from core.models.adapters import Adapter, AttentionWeights, adapter_for
 from core.models.dispatch import Dispatcher, HookFn, RunState
 from core.models.hook_names import all_hook_names, layer_of
 
@@ -35,7 +35,7 @@ class ActivationCache(dict):
     """name -> activation tensor, plus `stack(site)` for [layer, ...] views."""
 
     def stack(self, site: str) -> torch.Tensor:
-        """Stack one site over all layers present, e.g. stack("resid_post") -> [layer, batch, pos, d_model]."""
+        """Stack one site over the cached layers: stack("resid_post") -> [layer, batch, pos, d_model]."""
         names = sorted((n for n in self if n.endswith("hook_" + site) and n.startswith("blocks.")),
                        key=layer_of)
         if not names:
@@ -62,6 +62,7 @@ class HookedLM:
         self.name = display_name or spec
         self.is_bundled = is_bundled
         self.adapter: Adapter = adapter_for(model)
+        self.adapter.install_attention()
         self.cfg = self.adapter.config()
         self._dispatch = Dispatcher(f"{next(_ids)}")
         self._names = all_hook_names(
@@ -128,7 +129,7 @@ class HookedLM:
             m.block.register_forward_pre_hook(
                 on_input(f"blocks.{layer}.hook_resid_pre", layer), with_kwargs=True)
             m.attn.register_forward_hook(on_attn_output(layer))
-            m.attn._lab_site = (d, layer)
+            (m.attn_core or m.attn)._lab_site = (d, layer)
             m.mlp_in.register_forward_hook(on_output(f"blocks.{layer}.mlp.hook_pre", layer))
             m.mlp_out.register_forward_pre_hook(
                 on_input(f"blocks.{layer}.mlp.hook_post", layer), with_kwargs=True)

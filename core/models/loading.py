@@ -15,7 +15,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from core.models import hooked_attention
-from core.models.architectures import SUPPORTED
+from core.models.adapters import FAMILY_NAMES, SUPPORTED, adapter_class
 from core.models.hooked_lm import HookedLM
 
 BUNDLED = "bundled"
@@ -42,7 +42,8 @@ def _load_config(source: str, spec: str):
         if Path(source).is_dir():
             raise ModelLoadError(f"{spec!r} is a folder but not a model (no usable config.json).") from err
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        why = "the hub is not reachable from here" if offline else "it is not on the hub, or the hub is not reachable"
+        why = ("the hub is not reachable from here" if offline
+               else "it is not on the hub, or the hub is not reachable")
         raise ModelLoadError(
             f"Could not load {spec!r}: {why}, and it is not in the local cache. "
             "Pick the bundled model or a model listed as available locally."
@@ -60,9 +61,10 @@ def load_model(spec: str | None = None, *, max_params: int = DEFAULT_MAX_PARAMS,
     config = _load_config(source, spec)
     if config.model_type not in SUPPORTED:
         raise ModelLoadError(
-            f"{spec!r} is a {config.model_type!r} model; this lab supports {', '.join(SUPPORTED)} "
-            "(GPT-2, Pythia, Llama/SmolLM families)."
+            f"{spec!r} is a {config.model_type!r} model; this lab supports the {FAMILY_NAMES} "
+            "families."
         )
+    hooked_attention.register()
     n_params = count_params_from_config(config)
     if n_params > max_params:
         raise ModelLoadError(
@@ -73,10 +75,10 @@ def load_model(spec: str | None = None, *, max_params: int = DEFAULT_MAX_PARAMS,
     try:
         model = AutoModelForCausalLM.from_pretrained(
             source, config=config, dtype=dtype, trust_remote_code=False,
-            attn_implementation=hooked_attention.register(),
+            attn_implementation=adapter_class(config.model_type).attn_implementation,
         )
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-    except (OSError, ValueError, RuntimeError) as err:
+    except Exception as err:  # any failure reading files (safetensors, tokenizer) becomes a message
         hint = f" {REBUILD_HINT}" if is_bundled else ""
         raise ModelLoadError(f"Could not read the weights of {spec!r}: {err}.{hint}") from err
     model.requires_grad_(False)

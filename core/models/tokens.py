@@ -79,7 +79,7 @@ def unknown_words(tokenizer, text: str) -> list[str]:
     if unk is None or not text:
         return []
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    words = [text[a:b] for i, (a, b) in zip(enc["input_ids"], enc["offset_mapping"]) if i == unk]
+    words = [text[a:b] for i, (a, b) in zip(enc["input_ids"], enc["offset_mapping"], strict=True) if i == unk]
     return list(dict.fromkeys(w.strip() for w in words if w.strip()))
 
 

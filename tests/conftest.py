@@ -1,0 +1,26 @@
+"""Shared test setup: no network, ever, and tiny models built on demand."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # set before transformers / huggingface_hub are imported
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from tests.tiny_models import build  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """factory(arch) -> folder holding a saved tiny random model of that architecture."""
+    made: dict[str, object] = {}
+
+    def make(arch: str):
+        if arch not in made:
+            made[arch] = build(arch, tmp_path_factory.mktemp(arch))
+        return made[arch]
+
+    return make
