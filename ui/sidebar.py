@@ -43,7 +43,10 @@ def _try_load(choice: str, active: str) -> None:
 
 def render_sidebar() -> None:
     local = _local_models()
-    options = list(dict.fromkeys([BUNDLED, *local, *CURATED]))
+    # Typed ids and folders (from this session or a shared link) stay listed, so they can be re-picked.
+    typed = [st.session_state.get("model"), st.query_params.get("model"),
+             st.session_state.get(ACTIVE_KEY)]
+    options = list(dict.fromkeys([BUNDLED, *[t for t in typed if t], *local, *CURATED]))
     with st.sidebar:
         choice = st.selectbox(
             "Model", options, key="model", bind="query-params", accept_new_options=True,

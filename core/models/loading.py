@@ -20,7 +20,7 @@ from core.models.hooked_lm import HookedLM
 
 BUNDLED = "bundled"
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "assets" / "bundled"
-DEFAULT_MAX_PARAMS = int(float(os.environ.get("LAB_MAX_MODEL_PARAMS", 500e6)))
+DEFAULT_MAX_PARAMS = 500_000_000  # override with the environment variable LAB_MAX_MODEL_PARAMS
 REBUILD_HINT = "Rebuild it with: python -m core.bundled.train"
 
 
@@ -50,9 +50,15 @@ def _load_config(source: str, spec: str):
         ) from err
 
 
-def load_model(spec: str | None = None, *, max_params: int = DEFAULT_MAX_PARAMS,
+def max_params_budget() -> int:
+    """The parameter budget: LAB_MAX_MODEL_PARAMS if set (e.g. "1.5e9"), else 500M."""
+    return int(float(os.environ.get("LAB_MAX_MODEL_PARAMS", DEFAULT_MAX_PARAMS)))
+
+
+def load_model(spec: str | None = None, *, max_params: int | None = None,
                dtype: torch.dtype = torch.float32) -> HookedLM:
     """Load a model by spec: None or "bundled", a hub id like "gpt2", or a local folder path."""
+    max_params = max_params if max_params is not None else max_params_budget()
     spec = (spec or BUNDLED).strip()
     is_bundled = spec == BUNDLED
     source = str(BUNDLED_DIR) if is_bundled else spec
@@ -84,3 +90,10 @@ def load_model(spec: str | None = None, *, max_params: int = DEFAULT_MAX_PARAMS,
     model.requires_grad_(False)
     name = "Bundled model (synthetic world)" if is_bundled else spec
     return HookedLM(model, tokenizer, spec=spec, display_name=name, is_bundled=is_bundled)
+
+
+def wrap(model, tokenizer, *, spec: str = "in-memory", name: str | None = None) -> HookedLM:
+    """Wrap a transformers model already in memory (e.g. one just built or trained) as a HookedLM."""
+    hooked_attention.register()
+    model.set_attn_implementation(adapter_class(model.config.model_type).attn_implementation)
+    return HookedLM(model, tokenizer, spec=spec, display_name=name)

@@ -9,11 +9,17 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def open_page(path: str, *, timeout: float = 60, query: dict | None = None) -> AppTest:
-    """Run app.py, switch to `path` (e.g. "app_pages/xor.py"), and return the finished AppTest."""
+def open_page(path: str, *, timeout: float = 60, query: dict | None = None,
+              state: dict | None = None) -> AppTest:
+    """Run app.py, switch to `path` (e.g. "app_pages/xor.py"), and return the finished AppTest.
+
+    query sets URL parameters (as a shared link would); state pre-sets session state.
+    """
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     if query:
         at.query_params.update(query)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
     at.run()
     if path != "app_pages/home.py":
         at.switch_page(path)
