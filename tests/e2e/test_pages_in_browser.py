@@ -5,30 +5,13 @@ A screenshot of each page is saved under artifacts/screenshots/ (kept by CI as a
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.live_app import wait_until_idle
 from ui.registry import TOPICS
 
 PAGES = [("home", "LLM Internals Lab")] + [(t.url_path, t.title) for t in TOPICS]
-
-
-def wait_until_idle(page, quiet_seconds: float = 1.5, timeout: float = 120) -> None:
-    """Wait until Streamlit's 'running' indicator has stayed away for quiet_seconds."""
-    page.wait_for_selector('[data-testid="stMain"]', timeout=timeout * 1000)
-    deadline, quiet_since = time.time() + timeout, None
-    while time.time() < deadline:
-        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
-        if running:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.time()
-        elif time.time() - quiet_since >= quiet_seconds:
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the page kept running")
 
 
 @pytest.mark.e2e

@@ -9,8 +9,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import BertConfig, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from core.models import EmptyPromptError, ModelLoadError, load_model
-from core.models import loading
+from core.models import EmptyPromptError, ModelLoadError, load_model, loading
 
 
 def test_unknown_hub_id_without_network_says_so():
