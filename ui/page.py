@@ -30,3 +30,13 @@ def how_it_is_computed(*modules: ModuleType, papers: tuple[str, ...] = ()) -> No
 def show_problem(message: str) -> None:
     """A clear, non-crashing message for bad input; the page keeps running."""
     st.warning(message, icon=":material/warning:")
+
+
+def continuation_markdown(prompt_text: str, new_text: str) -> str:
+    """Prompt in plain text, the model's continuation highlighted (markdown-escaped both)."""
+    def escape(text: str) -> str:
+        return "".join("\\" + ch if ch in "\\`*_{}[]<>()#+-.!|$~:" else ch for ch in text)
+
+    spacer = " " if new_text[:1].isspace() else ""
+    body = escape(new_text.strip()) or "(nothing: the model ended the text)"
+    return f"{escape(prompt_text)}{spacer}:blue-background[{body}]"

@@ -20,7 +20,7 @@ from transformers import DynamicCache
 class Generation:
     prompt_tokens: torch.Tensor  # [1, prompt_pos]
     new_tokens: torch.Tensor  # [n_new]
-    new_text: str
+    new_text: str  # special tokens (an end-of-text that stopped generation) are not shown
 
     @property
     def tokens(self) -> torch.Tensor:
@@ -71,4 +71,4 @@ def generate(lm, prompt, *, max_new_tokens: int = 30, temperature: float = 1.0,
         if run is not None:
             run.pos_offset = saved_offset
     new_tokens = torch.tensor(new, dtype=torch.long)
-    return Generation(tokens, new_tokens, lm.tokenizer.decode(new))
+    return Generation(tokens, new_tokens, lm.tokenizer.decode(new, skip_special_tokens=True))

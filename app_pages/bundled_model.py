@@ -1,0 +1,87 @@
+"""The bundled model: what it is, the world it was trained on, what it can do, and its limits."""
+
+import streamlit as st
+
+from core.bundled import corpus, grammar, train
+from core.bundled.datasets import token_groups
+from core.models import BUNDLED
+from ui.bundled_report import floors_table, head_score_frame, limits_table, model_card, report
+from ui.charts.attention import layer_head_heatmap
+from ui.models import load_cached, prompt_box
+from ui.page import continuation_markdown, how_it_is_computed, page_header, show_problem
+
+page_header(
+    "The bundled model",
+    "A GPT-2 with 4 layers and under a million parameters, trained by this project on text from a "
+    "synthetic world whose rules we wrote. Because the generator knows the truth about every "
+    "sentence (who is female, which name is the indirect object, where the copy starts), every "
+    "other page can check what a technique finds against that truth.",
+    "What did this model learn, how do we know, and where does it break?",
+)
+lm = load_cached(BUNDLED)  # this page is about the bundled model, whatever the sidebar shows
+rep = report()
+c = lm.cfg
+cols = st.columns(5)
+cols[0].metric("parameters", f"{c.n_params:,}")
+cols[1].metric("layers x heads", f"{c.n_layers} x {c.n_heads}")
+cols[2].metric("d_model", c.d_model)
+cols[3].metric("vocabulary", f"{c.d_vocab} tokens")
+cols[4].metric("context", f"{c.n_ctx} tokens")
+
+st.subheader("The world it was trained on")
+families = [f for f in grammar.FAMILY_WEIGHTS if f != "random_ids"]
+left, right = st.columns([1, 3])
+family = left.selectbox("Document family", families, key="bm_family", bind="query-params",
+                        format_func=lambda f: f.replace("_", " "))
+seed = left.number_input("Sample seed", 0, 10_000, 0, key="bm_seed", bind="query-params")
+left.caption(f"Share of training tokens: {grammar.FAMILY_WEIGHTS[family]:.0%}. A sixth family "
+             f"(random token ids, repeated; {grammar.FAMILY_WEIGHTS['random_ids']:.0%}) makes every "
+             "token appear and teaches copying.")
+with right:
+    for _, text in corpus.corpus_documents(3, seed=int(seed), families=[family]):
+        st.code(text, language=None, wrap_lines=True)
+with st.expander("Ground-truth word groups (used by the probes, SAE and steering pages)"):
+    st.dataframe({k: ", ".join(w.strip() for w in v) for k, v in token_groups().items()},
+                 width="stretch")
+
+st.subheader("What it can do (evaluation report)")
+if rep is None:
+    show_problem("No evaluation report: run `python -m core.bundled.evaluate`.")
+else:
+    verdict = "pass every floor" if rep["all_floors_pass"] else "miss at least one floor"
+    st.markdown(f"Measured on fresh samples (seed {rep['eval_seed']}); the numbers {verdict}. "
+                "The tests re-check these floors on other samples.")
+    st.dataframe(floors_table(rep), hide_index=True, width="stretch")
+    st.markdown("**Heads found.** Each cell is a head's score on repeated random tokens; outlined "
+                "heads score at least 0.5 and are the ones the report lists.")
+    st.altair_chart(layer_head_heatmap(head_score_frame(rep), value="score", title="score",
+                                       domain=[0, 1], facet="kind", columns=3))
+    listed = [f"**{kind.replace('_', ' ')}**: " + ", ".join(f"{h['head']} ({h['score']:.2f})"
+                                                              for h in heads)
+              for kind, heads in rep["heads"].items() if heads]
+    st.markdown(" · ".join(listed) or "No head scores 0.5 or more.")
+
+st.subheader("Try it")
+prompt = prompt_box(lm, key="bm_prompt",
+                    default="When Mary and John went to the store, John gave a drink to")
+g1, g2, g3 = st.columns(3)
+temperature = g1.slider("Temperature", 0.0, 2.0, 0.0, 0.1, key="bm_temp", bind="query-params",
+                        help="0 always picks the most likely token.")
+n_new = g2.slider("New tokens", 1, 60, 20, key="bm_new", bind="query-params")
+gen_seed = g3.number_input("Seed", 0, 10_000, 0, key="bm_gen_seed", bind="query-params")
+if prompt is not None:
+    out = lm.generate(prompt.tokens, max_new_tokens=n_new, temperature=temperature, seed=int(gen_seed))
+    st.markdown(continuation_markdown(lm.to_string(prompt.tokens[0, 1:]), out.new_text))
+
+st.subheader("Limits")
+if rep is not None and rep.get("limits"):
+    st.markdown("Measured outside the grammar (no floor; this is where the model breaks):")
+    st.dataframe(limits_table(rep), hide_index=True, width="stretch")
+card = model_card()
+if card:
+    with st.expander("Model card", expanded=False):
+        st.markdown(card)
+how_it_is_computed(grammar, train, papers=(
+    "Wang et al. 2022, Interpretability in the Wild (indirect-object identification)",
+    "Olsson et al. 2022, In-context Learning and Induction Heads",
+))
