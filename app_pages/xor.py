@@ -1,0 +1,65 @@
+"""XOR from scratch: a small network trained live, with every step of backprop visible."""
+
+import streamlit as st
+
+from core.scratch import data as data_lesson
+from core.scratch import diagnose, mlp, optim, trace, train, views
+from ui.page import how_it_is_computed, page_header
+from ui.xor_controls import experiment_controls, load_data, run
+from ui.xor_outcome import predict_box, show_verdict
+from ui.xor_player import player
+
+page_header(
+    "XOR: a network from scratch",
+    "No straight line separates XOR's two classes, so a network must *invent* features that make it "
+    "separable. Here a small network written in plain numpy (forward and backward passes by hand, no "
+    "autograd) learns it while you watch: the decision boundary forming, what each hidden unit learned, "
+    "the hidden layer straightening the problem out, and every number of backprop for one example. "
+    "Change any control in the sidebar and it retrains at once; break it on purpose and the page names what "
+    "went wrong.",
+    "How does a network with a hidden layer learn a function that no single line can draw, and what "
+    "exactly does backprop compute to get there?",
+)
+
+experiment = experiment_controls()
+if experiment is None:
+    st.info("Pick a dataset (or upload a valid CSV) to train.", icon=":material/upload_file:")
+else:
+    if experiment.note:
+        st.caption(f":material/info: {experiment.note}")
+    data = load_data(experiment.source)
+    result = run(experiment.source, experiment.config)
+    if predict_box(experiment.key, experiment.summary(), result.diagnosis.outcome):
+        show_verdict(result)
+        st.subheader("Watch it train", anchor="train")
+        st.markdown(
+            "Training saved the weights at regular epochs. Press **Play** to watch the boundary form, step "
+            "with the arrows, or scrub the slider: every picture below follows."
+        )
+        player(data, result, experiment.key)
+
+with st.expander("Things to try", icon=":material/science:"):
+    st.markdown(
+        "- **Two ReLU units** (Activation: ReLU): will they solve XOR on seed 0? Predict, then run. Then try "
+        "seeds 1 to 5 and count the dead units.\n"
+        "- **Seed 1** with the defaults: two tanh units get stuck in a local minimum; four units do not.\n"
+        "- **All-zero initialisation**: every hidden unit stays the twin of every other.\n"
+        "- **Learning rate 30** with SGD: the page says at which epoch it diverged.\n"
+        "- **Squared error + sigmoid units + SGD**: slow, with long plateaus; then switch to cross-entropy.\n"
+        "- **Spirals**: how many layers and units does it take? Watch the hidden units of layer 2 combine "
+        "the straight lines of layer 1."
+    )
+
+how_it_is_computed(
+    mlp, trace, optim, train, diagnose, views, data_lesson,
+    papers=(
+        "Rumelhart, Hinton and Williams (1986), *Learning representations by back-propagating errors*, "
+        "Nature 323, 533–536: backprop, and XOR learned by a hidden layer.",
+        "Smilkov and Carter, [TensorFlow Playground](https://playground.tensorflow.org): the decision "
+        "boundary, per-neuron pictures and the datasets this page builds on.",
+        "Karpathy, [micrograd](https://github.com/karpathy/micrograd): backprop on a scalar computation "
+        "graph, the idea behind the step-by-step trace.",
+        "Kingma and Ba (2015), *Adam: A Method for Stochastic Optimization*, ICLR; Glorot and Bengio (2010) "
+        "and He et al. (2015) for the initialisations.",
+    ),
+)
