@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.registry import SECTIONS, topics_in
+from ui.registry import SECTIONS, topic_at, topics_in
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="LLM Internals Lab", page_icon=":material/biotech:", layout="wide")
@@ -17,5 +17,7 @@ for section in SECTIONS:
         navigation[section] = pages
 
 page = st.navigation(navigation)
-render_sidebar()
+topic = topic_at(page.url_path)
+if topic is None or topic.uses_model:
+    render_sidebar()
 page.run()

@@ -22,11 +22,12 @@ class Topic:
     section: str
     blurb: str  # one sentence for the home-page card
     url_path: str  # stable URL segment, so shared links keep working
+    uses_model: bool = True  # False: the sidebar hides the model picker on this page
 
 
 PLANNED: tuple[Topic, ...] = (
     Topic("app_pages/xor.py", "XOR network from scratch", ":material/hub:", "Foundations",
-          "Train a tiny network live and watch every number of backprop.", "xor"),
+          "Train a tiny network live and watch every number of backprop.", "xor", uses_model=False),
     Topic("app_pages/bundled_model.py", "The bundled model", ":material/model_training:", "Lab",
           "A small GPT-2 trained on a world we wrote: its grammar, its scores, its heads.",
           "bundled-model"),
@@ -47,6 +48,10 @@ PLANNED: tuple[Topic, ...] = (
 # While the lab is being built, a planned page appears once its script exists;
 # tests/unit/test_registry.py fails until every planned page does.
 TOPICS: tuple[Topic, ...] = tuple(t for t in PLANNED if (ROOT / t.path).is_file())
+
+
+def topic_at(url_path: str) -> Topic | None:
+    return next((t for t in TOPICS if t.url_path == url_path), None)
 
 
 def topics_in(section: str) -> list[Topic]:
