@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.models.adapters.base import Adapter, AttentionWeights, BlockModules, count_params, split_heads_in, split_heads_out
+from core.models.adapters.base import (
+    Adapter,
+    AttentionWeights,
+    BlockModules,
+    count_params,
+    split_heads_out,
+)
 from core.models.config import ModelConfig
 
 
