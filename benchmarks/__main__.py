@@ -1,4 +1,4 @@
-"""python -m benchmarks [name ...]: run bench_*.py modules, print a table, write results.json."""
+"""python -m benchmarks [name ...]: run bench_*.py modules, print a table, update results.json."""
 
 from __future__ import annotations
 
@@ -19,11 +19,16 @@ def _modules(selected: list[str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    out = HERE / "results.json"
+    saved = json.loads(out.read_text()) if out.is_file() else {}
+    saved = saved if isinstance(saved, dict) else {}
     rows = []
     for name in _modules(argv):
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        rows += module.run()
+        results = module.run()
+        saved[name] = [r.as_dict() for r in results]  # other modules' last results are kept
+        rows += results
     header = f"{'benchmark':58} {'ours':>12} {'peer':>24} {'ratio':>7}  goal"
     print(header)
     print("-" * len(header))
@@ -34,8 +39,7 @@ def main(argv: list[str]) -> int:
         print(f"{r.name:58} {ours:>12} {peer:>24} {ratio:>7}  {r.goal}")
         if r.note:
             print(f"{'':58}   note: {r.note}")
-    out = HERE / "results.json"
-    out.write_text(json.dumps([r.as_dict() for r in rows], indent=2))
+    out.write_text(json.dumps(saved, indent=2))
     print(f"\nwrote {out}", file=sys.stderr)
     return 0
 

@@ -160,6 +160,9 @@ class HookedLM:
     # -- forward passes -------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, *, grad: bool = False, **kwargs) -> torch.Tensor:
         """Logits [batch, pos, d_vocab] for tokens [batch, pos]. Active hooks apply."""
+        # All ones: batches are right-padded on purpose (causal attention never looks ahead), and
+        # an explicit mask tells transformers so instead of warning about padding.
+        kwargs.setdefault("attention_mask", torch.ones_like(tokens))
         with torch.set_grad_enabled(grad):
             return self.model(input_ids=tokens, use_cache=False, **kwargs).logits
 
