@@ -1,0 +1,80 @@
+"""Attention: who attends to whom, what kind of head does it, and what each head copies."""
+
+import streamlit as st
+
+from core.interp import attention as attention_lesson
+from core.interp import circuits, head_scores
+from ui import attention_compute as compute
+from ui import attention_heads, attention_views
+from ui.models import current_model, prompt_box
+from ui.page import how_it_is_computed, page_header
+
+# Unrelated words, then the same words again: only copying can predict the second half (induction).
+BUNDLED_PROMPT = ("kite Oslo purple cheerful Ben lake moo Tokyo duck river. "
+                  "kite Oslo purple cheerful Ben lake moo Tokyo duck river.")
+OTHER_PROMPT = ("The cat sat on the mat and looked at the dog. "
+                "The cat sat on the mat and looked at the dog.")
+
+page_header(
+    "Attention",
+    "Each attention head decides, at every position, how much to read from every earlier token. "
+    "Here you see those decisions for your prompt, head by head and all at once; sort every head into "
+    "a type (previous-token, induction, resting on the first token, ...) by measuring it on generated "
+    "data; and read from the weights alone what a head copies and which distances it prefers. On the "
+    "bundled model, the heads its evaluation report lists are the answer key.",
+    "Which heads look where, and can you tell from the weights what a head does with what it reads?",
+)
+
+lm = current_model()
+prompt = prompt_box(lm, key="attn_prompt", default=BUNDLED_PROMPT if lm.is_bundled else OTHER_PROMPT,
+                    height=90)
+listed = compute.listed_heads(lm)
+induction = max(listed.get("induction", []), key=lambda t: t[2], default=(0, 0, 0.0))
+layer, head, weighted = attention_views.controls(lm, default=induction[:2])
+
+if prompt is not None:
+    tokens = tuple(int(t) for t in prompt.tokens[0])
+    run = compute.attention_run(lm, lm.spec, tokens)
+    scores = compute.score_tables(lm, lm.spec)
+    kinds = attention_lesson.head_types(scores)
+    st.caption(f"{run.n_pos} tokens (the first is the beginning-of-text token the model always gets); "
+               f"{lm.cfg.n_layers} layers x {lm.cfg.n_heads} heads"
+               + (f"; this model shares each key/value head between {lm.cfg.n_heads // lm.cfg.n_kv_heads} "
+                  "query heads (grouped-query attention), so some heads share their values."
+                  if lm.cfg.n_kv_heads < lm.cfg.n_heads else "."))
+
+    tabs = st.tabs(attention_views.VIEWS, key=attention_views.VIEW, on_change="rerun",
+                   bind="query-params")
+    one, grid, token, types, circuit = tabs
+    if one.open:
+        with one:
+            attention_views.one_head(run, layer, head, weighted, kinds)
+    if grid.open:
+        with grid:
+            attention_views.all_heads(run, weighted, kinds)
+    if token.open:
+        with token:
+            attention_views.from_one_token(run, weighted)
+    if types.open:
+        with types:
+            attention_heads.head_types(lm, scores, listed)
+    if circuit.open:
+        with circuit:
+            attention_heads.circuits(lm, run, layer, head, scores, listed)
+    attention_heads.what_to_notice(lm, run, scores, listed, verdict=not circuit.open)
+
+how_it_is_computed(
+    attention_lesson, head_scores, circuits,
+    papers=(
+        "Vaswani et al. (2017), *Attention is all you need*: scaled dot-product attention.",
+        "Kobayashi, Kuribayashi, Yokoi and Inui (2020), *Attention is not only a weight: analyzing "
+        "transformers with vector norms*, EMNLP: value-weighted attention.",
+        "Elhage et al. (2021), [*A mathematical framework for transformer circuits*]"
+        "(https://transformer-circuits.pub/2021/framework/index.html): QK and OV circuits, the "
+        "eigenvalue copying score.",
+        "Olsson et al. (2022), [*In-context learning and induction heads*]"
+        "(https://transformer-circuits.pub/2022/in-context-learning-and-induction-heads/index.html).",
+        "Vig (2019), bertviz, and Cooney and Nanda, CircuitsVis: the attention views this page builds on; "
+        "TransformerLens's head detector; ARENA's induction-head exercises for the diagonal measure.",
+    ),
+)

@@ -1,0 +1,196 @@
+"""Embedding geometry and position encodings: oracles on hand-built data and tiny models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+
+from core.interp import embeddings as E
+from core.interp import positions as P
+from core.models import ModelLoadError, load_model
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2(tiny_model_dir):
+    return load_model(str(tiny_model_dir("gpt2")))
+
+
+def bundled_or_skip():
+    try:
+        return load_model()
+    except ModelLoadError:
+        pytest.skip("the bundled checkpoint is not built yet")
+
+
+# -- choosing tokens ---------------------------------------------------------------------------------
+def test_parse_groups_reads_lines_and_rejects_bad_ones():
+    groups = E.parse_groups("colours: red, blue ,green\n\nanimals:cat\ncolours: pink")
+    assert groups == {"colours": ["red", "blue", "green", "pink"], "animals": ["cat"]}
+    with pytest.raises(ValueError, match="Line 2 has no colon"):
+        E.parse_groups("a: b\nno colon here")
+    with pytest.raises(ValueError, match="Line 1 needs"):
+        E.parse_groups("empty:  , ")
+
+
+def test_token_set_keeps_single_known_tokens_only(tiny_gpt2):
+    tokens = E.token_set(tiny_gpt2.tokenizer, {"animals": ["cat", "dog", "zebra"], "again": ["cat", "red"]})
+    assert tokens.labels == ("animals", "animals", "again")
+    assert [t.strip() for t in tokens.tokens] == ["cat", "dog", "red"]
+    assert tokens.dropped == ("zebra", "cat")  # unknown, and a repeat of an earlier token
+    vocab = tiny_gpt2.tokenizer.get_vocab()
+    assert tokens.ids == (vocab["cat"], vocab["dog"], vocab["red"])
+
+
+def test_word_token_id_on_the_bundled_tokenizer_prefers_the_spaced_form():
+    from core.bundled.tokenizer import build_tokenizer, piece_ids
+
+    tokenizer, ids = build_tokenizer(), piece_ids()
+    assert E.word_token_id(tokenizer, "Mary") == ids[" Mary"]
+    assert E.word_token_id(tokenizer, " Paris") == ids[" Paris"]
+    assert E.word_token_id(tokenizer, "king") is None  # not in the world's vocabulary
+
+
+# -- projections and separation -------------------------------------------------------------------------
+def clusters(n_per: int = 12, d: int = 16, spread: float = 0.05, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = np.eye(d)[:3] * 3
+    X = np.concatenate([c + spread * rng.standard_normal((n_per, d)) for c in centres])
+    labels = [name for name in ("a", "b", "c") for _ in range(n_per)]
+    return X, labels
+
+
+def test_pca_projection_matches_sklearn_and_reports_explained_variance():
+    X, _ = clusters()
+    proj = E.project(X, "pca")
+    reference = PCA(n_components=2).fit(X)
+    assert proj.explained == pytest.approx(tuple(reference.explained_variance_ratio_), abs=1e-9)
+    assert np.abs(proj.coords) == pytest.approx(np.abs(reference.transform(X)), abs=1e-8)
+
+
+def test_tsne_is_seeded():
+    X, _ = clusters()
+    first, second = E.project(X, "tsne", seed=3), E.project(X, "tsne", seed=3)
+    assert first.coords.shape == (len(X), 2) and first.explained is None
+    assert np.allclose(first.coords, second.coords)
+    with pytest.raises(ValueError):
+        E.project(X, "umap")
+
+
+def test_separation_is_high_for_clusters_and_the_control_is_near_chance():
+    X, labels = clusters()
+    sep = E.separation(X, labels)
+    assert sep.silhouette > 0.9 and sep.probe_accuracy == 1.0
+    assert sep.chance == pytest.approx(1 / 3)
+    assert sep.control_accuracy < 0.7  # shuffled labels cannot be predicted from held-out tokens
+    noise = np.random.default_rng(1).standard_normal((36, 16))
+    mixed = E.separation(noise, labels)
+    assert abs(mixed.silhouette) < 0.1 and mixed.probe_accuracy < 0.7
+
+
+def test_separation_refuses_what_it_cannot_measure():
+    X, labels = clusters()
+    with pytest.raises(ValueError, match="two categories"):
+        E.separation(X, ["a"] * len(X))
+    with pytest.raises(ValueError, match="one token"):
+        E.separation(X[:13], labels[:13])  # "b" has a single token
+
+
+# -- neighbours and analogies -----------------------------------------------------------------------
+def test_nearest_matches_an_explicit_loop():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((50, 8))
+    query = 7
+    found = E.neighbours_of(W, query, k=5, exclude=[3])
+    sims = []
+    for i in range(len(W)):
+        if i in (query, 3):
+            continue
+        cos = W[i] @ W[query] / (np.linalg.norm(W[i]) * np.linalg.norm(W[query]))
+        sims.append((cos, i))
+    expected = sorted(sims, reverse=True)[:5]
+    assert list(found.ids) == [i for _, i in expected]
+    assert found.similarity == pytest.approx([c for c, _ in expected], abs=1e-6)
+
+
+def test_analogy_finds_the_exact_answer_and_leaves_out_its_inputs():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((40, 12))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    a, b, c, d = 1, 2, 3, 4
+    W[d] = W[a] - W[b] + W[c]  # "a is to b as d is to c"
+    found = E.analogy(W, a, b, c, k=3)
+    assert found.ids[0] == d and found.similarity[0] == pytest.approx(1.0, abs=1e-6)
+    assert not {a, b, c} & set(found.ids)
+
+
+# -- positions ---------------------------------------------------------------------------------------------
+def test_sinusoidal_follows_the_formula_and_depends_only_on_distance():
+    pe = P.sinusoidal(50, 16)
+    p, i = 7, 3
+    assert pe[p, 2 * i] == pytest.approx(np.sin(p / 10000 ** (2 * i / 16)))
+    assert pe[p, 2 * i + 1] == pytest.approx(np.cos(p / 10000 ** (2 * i / 16)))
+    dots = [pe[q] @ pe[q + 5] for q in range(40)]
+    assert np.ptp(dots) < 1e-9  # PE[q] . PE[q + k] does not depend on q
+
+
+def test_cosine_matrix_and_distance_profile():
+    W = np.random.default_rng(0).standard_normal((10, 6))
+    cos = P.cosine_matrix(W)
+    assert np.allclose(np.diag(cos), 1) and np.allclose(cos, cos.T)
+    assert cos[2, 5] == pytest.approx(W[2] @ W[5] / np.linalg.norm(W[2]) / np.linalg.norm(W[5]))
+    by_distance = P.cosine_by_distance(W)
+    assert by_distance[0] == pytest.approx(1) and by_distance[3] == pytest.approx(np.diagonal(cos, 3).mean())
+
+
+def test_position_pcs_match_sklearn():
+    W = np.random.default_rng(0).standard_normal((30, 8))
+    pcs = P.position_pcs(W, k=3)
+    reference = PCA(n_components=3).fit(W)
+    assert pcs.explained == pytest.approx(tuple(reference.explained_variance_ratio_))
+    assert np.abs(pcs.components) == pytest.approx(np.abs(reference.transform(W)), abs=1e-8)
+
+
+def test_rotary_frequencies_are_read_from_the_model(tiny_model_dir):
+    llama = load_model(str(tiny_model_dir("llama")))
+    theta = P.rotary_frequencies(llama.model)
+    d_head = llama.cfg.d_head
+    assert theta == pytest.approx(10000.0 ** (-np.arange(0, d_head, 2) / d_head))
+    neox = load_model(str(tiny_model_dir("gpt_neox")))  # rotary_pct 0.5: half of each head rotates
+    assert len(P.rotary_frequencies(neox.model)) == neox.cfg.d_head // 4
+    assert P.rotary_frequencies(load_model(str(tiny_model_dir("gpt2"))).model) is None
+
+
+def test_rotary_score_by_distance():
+    theta = P.sinusoidal_frequencies(64)
+    score = P.rotary_score_by_distance(theta, 100)
+    assert score[0] == pytest.approx(1.0) and score.max() == pytest.approx(1.0)
+    assert score[3] == pytest.approx(np.cos(3 * theta).mean())
+    assert score[1:].max() < 1 and score[50:].mean() < score[1:10].mean()  # the long-term decay
+    assert P.wavelengths(theta)[0] == pytest.approx(2 * np.pi)
+
+
+def test_shown_positions_caps_big_tables():
+    assert len(P.shown_positions(1024)) == 128 and P.shown_positions(1024)[1] == 8
+    assert list(P.shown_positions(20)) == list(range(20))
+
+
+# -- the bundled model --------------------------------------------------------------------------------
+def test_bundled_categories_separate_better_than_the_control():
+    from core.bundled.datasets import token_groups
+
+    lm = bundled_or_skip()
+    tokens = E.token_set(lm.tokenizer, token_groups())
+    assert tokens.dropped == ()  # every word of the world is one token
+    sep = E.separation(lm.W_E.detach().numpy()[list(tokens.ids)], tokens.labels)
+    assert sep.probe_accuracy > sep.control_accuracy + 0.3
+    assert sep.silhouette > 0
+
+
+def test_the_worlds_analogy_answers():
+    answer = E.world_analogy_answer
+    assert answer("Paris", "France", "Italy") == ("Rome", "the capital of Italy")
+    assert answer("she", "Mary", "John") == ("he", "the pronoun for John")
+    assert answer("her", "Mary", "John") == ("him", "the pronoun for John")  # object form comes first
+    assert answer("him", "Tom", "Anna") == ("her", "the pronoun for Anna")
+    assert answer("Paris", "Italy", "France") is None
