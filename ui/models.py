@@ -8,12 +8,20 @@ to `spec`, its hashable identity.
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
+import torch
 
 from core.models import BUNDLED, EmptyPromptError, HookedLM, Prompt, load_model
 from ui.page import show_problem
 
 ACTIVE_KEY = "active_model_spec"  # the spec that loaded successfully last
+
+# One intra-op thread per forward pass by default: the server runs many sessions at once, and the
+# matrices of small models are too small to gain from splitting (measured here: a bundled-model
+# forward pass took 10-28 ms on 1 thread and up to 1.4 s on 2 when other work shared the cores).
+torch.set_num_threads(int(os.environ.get("LAB_TORCH_THREADS", "1")))
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -40,6 +48,6 @@ def prompt_box(lm: HookedLM, *, key: str, default: str, label: str = "Prompt",
         st.caption(f":material/content_cut: The prompt was cut to the model's context window of "
                    f"{lm.cfg.n_ctx} tokens ({prompt.n_dropped} tokens dropped from the end).")
     if prompt.unknown:
-        show_problem(f"The {lm.name} has never seen these words, so they become an unknown token: "
+        show_problem("This model has never seen these words, so they become an unknown token: "
                      f"{', '.join(prompt.unknown)}. Results for them mean little.")
     return prompt
