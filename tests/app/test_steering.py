@@ -1,0 +1,105 @@
+"""The steering page, opened from app.py: moving the coefficient changes the steered text and the
+numbers, coefficient 0 reproduces the unsteered text, bad pairs get a message, and a direction sent
+from another page is offered. The mechanics run on a tiny model (no checkpoint needed); the ground
+truth on the bundled model runs when its checkpoint is there."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.models.loading import BUNDLED_DIR
+from tests.app.helpers import open_page, texts
+from ui.handoff import KEY as HANDOFF_KEY
+from ui.handoff import Direction
+
+PAGE = "app_pages/steering.py"
+PAIRS = "the cat is happy | the cat is sad\na dog is happy | a dog is sad\nMary is happy | Mary is sad"
+
+
+def _open(tiny_model_dir, **query):
+    folder = str(tiny_model_dir("gpt2"))
+    q = {"model": folder, "steer_pairs": PAIRS, "steer_prompt": "the cat sat on the mat .",
+         "steer_temp": "0.0", **query}
+    return open_page(PAGE, query=q), folder
+
+
+def _cards(at) -> tuple[str, str]:
+    """(unsteered, steered) continuation markdown, found by the card titles."""
+    md = [str(m.value) for m in at.markdown]
+    plain = md[md.index("**Unsteered**") + 1]
+    steered = md[next(i for i, m in enumerate(md) if m.startswith("**Steered**")) + 1]
+    return plain, steered
+
+
+def _metric(at, label_start: str):
+    return next(m for m in at.metric if m.label.startswith(label_start))
+
+
+def test_moving_the_coefficient_changes_the_steered_text_and_the_numbers(tiny_model_dir):
+    at, _ = _open(tiny_model_dir, steer_coef="12.0")
+    plain, steered = _cards(at)
+    strong = _metric(at, "P(+ words)").value
+    assert steered != plain  # a push of 12x the mean difference changes greedy text on this model
+
+    at.slider(key="steer_coef").set_value(0.0).run()
+    assert not at.exception
+    plain0, steered0 = _cards(at)
+    assert steered0 == plain0 == plain  # coefficient 0: the steered text is the unsteered text
+    assert _metric(at, "P(+ words)").delta == "+0.0 pts"
+    assert "Coefficient 0 adds nothing" not in texts(at)  # the ground-truth box is for the bundled model only
+
+    at.slider(key="steer_coef").set_value(4.0).run()
+    assert "coefficient +4.0 at layer" in texts(at)
+    mid = _metric(at, "P(+ words)")
+    assert mid.value != strong and mid.delta.startswith("+")  # toward "happy" raises P(happy)
+    assert float(mid.value.rstrip("%")) < float(strong.rstrip("%"))
+
+
+def test_bad_pairs_get_a_message_and_nothing_is_lost(tiny_model_dir):
+    at, _ = _open(tiny_model_dir, steer_pairs="the cat is happy the cat is sad")
+    shown = texts(at)
+    assert "needs one '|'" in shown and "Type at least one contrast pair" in shown
+    assert at.text_area(key="steer_pairs").value == "the cat is happy the cat is sad"
+    at.text_area(key="steer_pairs").set_value(PAIRS).run()
+    assert not at.exception and "**Unsteered**" in [m.value for m in at.markdown]
+
+
+def test_a_direction_sent_from_another_page_is_offered(tiny_model_dir):
+    folder = str(tiny_model_dir("gpt2"))
+    direction = Direction("probe: happy, layer 1", folder, "blocks.1.hook_resid_post",
+                          np.linspace(-1, 1, 32).astype(np.float32), "probe")
+    at = open_page(PAGE, query={"model": folder, "steer_pairs": PAIRS,
+                                "steer_prompt": "the cat sat on the mat ."},
+                   state={HANDOFF_KEY: {direction.name: direction}})
+    at.selectbox(key="steer_concept").set_value("received: probe: happy, layer 1").run()
+    assert not at.exception
+    shown = texts(at)
+    assert "blocks.1.hook_resid_post" in shown and "no layer to sweep" in shown
+    assert at.slider(key="steer_layer").disabled
+
+
+@pytest.mark.skipif(not (BUNDLED_DIR / "model.safetensors").is_file(),
+                    reason="the bundled checkpoint is not built yet (python -m core.bundled.train)")
+def test_bundled_ground_truth_steering_toward_positive_raises_positive_words():
+    at = open_page(PAGE, query={"steer_concept": "sentiment", "steer_coef": "4.0"})
+    assert at.success, texts(at)  # the verdict box: positive words up, negative words down
+    verdict = str(at.success[0].value)
+    assert "positive words" in verdict and "→" in verdict
+    at.slider(key="steer_coef").set_value(-4.0).run()
+    assert at.success and "toward negative words" in str(at.success[0].value)
+
+
+def test_on_a_bigger_model_the_layer_sweep_waits_for_its_button(tiny_model_dir, monkeypatch):
+    import ui.steering_compute as compute
+
+    monkeypatch.setattr(compute, "AUTO_SWEEP_PARAMS", 0)  # treat the tiny model as a big one
+    at, _ = _open(tiny_model_dir)
+    assert "Each row builds its own" not in texts(at)
+    n_charts = len(at.get("vega_lite_chart"))
+    at.button(key="steer_sweep_button").click().run()
+    assert not at.exception
+    assert "Each row builds its own" in texts(at)
+    assert len(at.get("vega_lite_chart")) == n_charts + 1
+    at.slider(key="steer_coef").set_value(2.0).run()  # the map stays once computed
+    assert "Each row builds its own" in texts(at)
