@@ -1,0 +1,177 @@
+"""The data an SAE learns from: one activation vector per token, read at a hook point.
+
+We run the model over a generated corpus and keep the activation at one hook (say the residual
+stream after block 1) for every real token. Two kinds of position are left out:
+- the first token (BOS): its residual stream is an outlier, many times longer than the others, and
+  would dominate the reconstruction loss while telling us nothing about the text;
+- padding after the end of a shorter document in a batch.
+
+Each kept activation remembers where it came from (document and position), so that later a feature
+can be shown in context: "fires on ' red' in 'Mary found a red ball'".
+
+For tests and benchmarks, `synthetic_activations` builds data whose features we know: random unit
+directions, each active on a small random fraction of samples with a random positive strength. A
+good SAE trained on it should find those exact directions again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+_threads_lock = threading.Lock()
+_threads_users = [0, 0]  # [active users, thread count to restore]
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with n intra-op threads (None: leave as is), then restore the old count.
+
+    Process-wide, so concurrent users share one setting: the first sets it, the last restores it.
+    """
+    if n is None:
+        yield
+        return
+    with _threads_lock:
+        if _threads_users[0] == 0:
+            _threads_users[1] = torch.get_num_threads()
+            torch.set_num_threads(n)
+        _threads_users[0] += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users[0] -= 1
+            if _threads_users[0] == 0:
+                torch.set_num_threads(_threads_users[1])
+
+
+@dataclass(frozen=True)
+class ActivationSet:
+    """acts [n, d_in] from tokens [n_docs, pos]; row r came from tokens[doc[r], pos[r]]."""
+
+    acts: torch.Tensor  # [n, d_in] float32
+    tokens: torch.Tensor  # [n_docs, pos] right-padded token ids
+    lengths: torch.Tensor  # [n_docs] real tokens per document (BOS included)
+    doc: torch.Tensor  # [n] long
+    pos: torch.Tensor  # [n] long
+    hook_name: str
+    model_spec: str
+
+    @property
+    def token_ids(self) -> torch.Tensor:
+        """The token each activation was read at, [n]."""
+        return self.tokens[self.doc, self.pos]
+
+    def __len__(self) -> int:
+        return self.acts.shape[0]
+
+
+def collect_activations(lm, texts: Sequence[str], hook_name: str, *, batch_size: int = 64,
+                        max_tokens: int | None = None, progress=None, threads: int | None = 1
+                        ) -> ActivationSet:
+    """Run lm over texts and keep hook_name's activation at every real token except BOS.
+
+    max_tokens caps the rows kept (documents are whole; the last one may be cut). progress: an
+    optional callable(docs_done, n_docs). threads: see torch_threads.
+    """
+    if not texts:
+        raise ValueError("No texts to collect activations from.")
+    with torch_threads(threads):
+        return _collect(lm, texts, hook_name, batch_size, max_tokens, progress)
+
+
+def _collect(lm, texts, hook_name, batch_size, max_tokens, progress) -> ActivationSet:
+    tokens, lengths = lm.tokenize_batch(list(texts))  # [n_docs, pos], [n_docs]
+    tokens, lengths = tokens[:, : lm.cfg.n_ctx], lengths.clamp(max=lm.cfg.n_ctx)
+    chunks, docs, poss = [], [], []
+    n_kept = 0
+    for start in range(0, len(texts), batch_size):
+        batch = tokens[start:start + batch_size]  # [batch, pos]
+        width = int(lengths[start:start + batch_size].max())
+        act = _read_hook(lm, batch[:, :width], hook_name)  # [batch, pos, d_in]
+        if act.ndim != 3:
+            raise ValueError(f"{hook_name} is not a [batch, pos, d] activation; pick another hook.")
+        pos = torch.arange(width)
+        keep = (pos[None, :] >= 1) & (pos[None, :] < lengths[start:start + batch_size, None])
+        d, p = keep.nonzero(as_tuple=True)  # rows of this batch to keep
+        chunks.append(act[d, p])
+        docs.append(d + start)
+        poss.append(p)
+        n_kept += len(d)
+        if progress is not None:
+            progress(min(start + batch_size, len(texts)), len(texts))
+        if max_tokens is not None and n_kept >= max_tokens:
+            break
+    acts, doc, pos = torch.cat(chunks), torch.cat(docs), torch.cat(poss)
+    if max_tokens is not None:
+        acts, doc, pos = acts[:max_tokens], doc[:max_tokens], pos[:max_tokens]
+    n_docs = int(doc.max()) + 1
+    return ActivationSet(acts.contiguous(), tokens[:n_docs], lengths[:n_docs], doc, pos, hook_name,
+                         lm.spec)
+
+
+class _Captured(Exception):
+    """Raised by the capturing hook: the rest of the forward pass is not needed."""
+
+
+def _read_hook(lm, tokens: torch.Tensor, hook_name: str) -> torch.Tensor:
+    """The activation at hook_name, without running the layers after it."""
+    seen = []
+
+    def capture(act, point):
+        seen.append(act.detach().float())
+        raise _Captured
+
+    try:
+        with lm.hooks([(hook_name, capture)]):
+            lm(tokens)
+    except _Captured:
+        pass
+    if not seen:
+        raise ValueError(f"The forward pass never reached {hook_name}.")
+    return seen[0]
+
+
+def split(data: ActivationSet, fraction: float) -> tuple[ActivationSet, ActivationSet]:
+    """(first, second): whole documents, about `fraction` of the rows in the first part."""
+    cut_doc = int(data.doc[min(len(data) - 1, int(fraction * len(data)))])
+    first = data.doc < cut_doc
+    second = ~first
+
+    def part(mask: torch.Tensor, doc_offset: int, docs: slice) -> ActivationSet:
+        return ActivationSet(data.acts[mask], data.tokens[docs], data.lengths[docs],
+                             data.doc[mask] - doc_offset, data.pos[mask], data.hook_name,
+                             data.model_spec)
+
+    return part(first, 0, slice(0, cut_doc)), part(second, cut_doc, slice(cut_doc, None))
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    """acts [n, d_in] = sum of a few true features per row (+ noise); features [n_features, d_in]."""
+
+    acts: torch.Tensor
+    features: torch.Tensor
+
+
+def synthetic_activations(n: int, d_in: int, n_features: int, *, p_active: float = 0.02,
+                          noise: float = 0.0, seed: int = 0, chunk: int = 65_536) -> SyntheticData:
+    """n samples built from n_features random unit directions, each on with probability p_active
+    and strength uniform in [0.5, 1.5] when on."""
+    gen = torch.Generator().manual_seed(seed)
+    features = torch.randn(n_features, d_in, generator=gen)  # [n_features, d_in]
+    features /= features.norm(dim=1, keepdim=True)
+    acts = torch.empty(n, d_in)
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        on = torch.rand(m, n_features, generator=gen) < p_active
+        codes = on * (0.5 + torch.rand(m, n_features, generator=gen))  # [chunk, n_features]
+        acts[start:start + m] = codes @ features
+    if noise:
+        acts += noise * torch.randn(n, d_in, generator=gen)
+    return SyntheticData(acts, features)

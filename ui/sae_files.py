@@ -1,0 +1,62 @@
+"""Saving and loading SAEs on the page: a download button and an upload box.
+
+The file is one .safetensors holding W_enc, b_enc, W_dec, b_dec and, in its header, the config
+(sizes, architecture, hook point, model); core.interp.sae.SAE.load reads it back.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.interp.sae import SAE
+from ui.page import show_problem
+from ui.sae_controls import DEFAULT_DOCS, READING
+from ui.sae_run import RUN_KEY, SAERun, analyse
+
+UPLOAD_KEY = "sae_upload_done"  # (file id, problem or "") of the upload already handled
+
+
+def download(run: SAERun) -> None:
+    cfg = run.sae.cfg
+    name = f"sae_{cfg.hook_name.replace('.', '_')}_{cfg.d_sae}.safetensors"
+    st.download_button("Download this SAE (.safetensors)", run.sae.to_bytes(), file_name=name,
+                       mime="application/octet-stream", icon=":material/download:",
+                       key="sae_download", on_click="ignore")
+
+
+def upload(lm) -> None:
+    """Load an uploaded SAE if it fits the current model; say why not otherwise (for as long as
+    that file stays in the upload box)."""
+    file = st.file_uploader("Load an SAE saved from this page", type=["safetensors"],
+                            key="sae_upload")
+    if file is None:
+        return
+    done = st.session_state.get(UPLOAD_KEY)
+    if done and done[0] == file.file_id:
+        if done[1]:
+            show_problem(done[1])
+        return
+    sae, problem = _check(lm, file)
+    st.session_state[UPLOAD_KEY] = (file.file_id, problem)
+    if problem:
+        show_problem(problem)
+        return
+    with st.spinner(READING, show_time=True):
+        st.session_state[RUN_KEY] = SAERun(None, sae, analyse(lm, sae, sae.cfg.hook_name, DEFAULT_DOCS))
+    st.rerun()
+
+
+def _check(lm, file) -> tuple[SAE | None, str]:
+    """The SAE in an uploaded file, or why it cannot be used with lm."""
+    try:
+        sae = SAE.load(file.getvalue())
+    except ValueError as err:
+        return None, f"Could not read {file.name!r} as an SAE: {err}"
+    cfg = sae.cfg
+    if cfg.model_spec and cfg.model_spec != lm.spec:
+        return None, (f"{file.name!r} was trained on {cfg.model_spec!r}; pick that model in the "
+                      f"sidebar to use it (the current one is {lm.spec!r}).")
+    if cfg.d_in != lm.cfg.d_model or cfg.hook_name not in lm.hook_names():
+        return None, (f"{file.name!r} reads {cfg.hook_name or 'an unknown hook'} with width "
+                      f"{cfg.d_in}, which {lm.name} does not have (d_model {lm.cfg.d_model}).")
+    return sae, ""
