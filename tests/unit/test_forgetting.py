@@ -1,0 +1,120 @@
+"""Forgetting metrics and fine-tuning tasks: the skill suite agrees with core.bundled.metrics, tasks are
+made of words the bundled model knows, and fine-tuning on a changed fact teaches it while every
+forgetting metric is recorded and finite."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from core.bundled import metrics as M
+from core.bundled.datasets import fact_prompts, ioi_prompts
+from core.bundled.tokenizer import build_tokenizer
+from core.interp.finetune import FinetuneConfig, FineTuner
+from core.interp.finetune_tasks import NEW_NAME, TASKS, make_task
+from core.interp.forgetting import SKILLS, SkillChange, SkillSuite, pack_rows, summarize
+from core.models import load_model
+from core.models.loading import BUNDLED_DIR
+
+needs_bundled = pytest.mark.skipif(not (BUNDLED_DIR / "model.safetensors").is_file(),
+                                   reason="the bundled checkpoint is absent (python -m core.bundled.train)")
+
+
+@pytest.mark.parametrize("key", list(TASKS))
+def test_tasks_use_only_words_the_bundled_tokenizer_knows(key):
+    tok = build_tokenizer()
+    task = make_task(key, seed=3)
+    assert len(task.texts) >= 8 and task.probes
+    for text in (*task.texts, *(p.prompt + p.target for p in task.probes)):
+        assert tok.unk_token_id not in tok(text)["input_ids"], text
+    for p in task.probes:  # every target is one token, so "top prediction" is well defined
+        assert len(tok(p.target)["input_ids"]) == 1
+
+
+def test_changed_fact_task_states_new_facts_and_lists_what_it_touches():
+    task = make_task("changed_fact", n_items=2, seed=0)
+    forward = [p for p in task.probes if p.before]
+    assert len(forward) == 2 and len(task.texts) >= 8
+    for p in forward:
+        assert sum(f"{p.prompt}{p.target}." in t for t in task.texts) >= 4 and p.before != p.target
+        country = p.prompt.split()[-2]
+        assert {country, p.before.strip(), p.target.strip()} <= set(task.touched)
+
+
+def test_story_style_and_new_word_tasks():
+    style = make_task("story_style")
+    assert all(p.target == " Then" and p.prompt.endswith(".") for p in style.probes)
+    assert sum(t.count(". Then ") for t in style.texts) > 2 * len(style.texts)
+    word = make_task("new_word")
+    assert all(NEW_NAME in t for t in word.texts) and word.touched == (NEW_NAME,)
+    assert {p.target for p in word.probes} == {" she", " her", " " + NEW_NAME}
+
+
+def test_pack_rows_starts_every_row_with_bos(tiny_model_dir):
+    lm = load_model(str(tiny_model_dir("gpt2")))
+    rows = pack_rows(lm, ["the cat sat on the mat ."] * 9, seq_len=16)
+    assert rows.shape == (4, 16)  # 9 documents of 8 tokens (BOS + 7): two per row, a half row dropped
+    assert (rows[:, 0] == lm.tokenizer.bos_token_id).all() and (rows[:, 8] == lm.tokenizer.bos_token_id).all()
+    with pytest.raises(ValueError, match="Not enough text"):
+        pack_rows(lm, ["a dog"], seq_len=16)
+
+
+def test_summarize_signs_follow_worse():
+    history = [(0, dict.fromkeys(SKILLS, 1.0)), (10, {**dict.fromkeys(SKILLS, 0.5), "val_loss": 2.0})]
+    by = {c.skill: c for c in summarize(history)}
+    assert by["ioi_accuracy"].forgotten == pytest.approx(0.5)  # accuracy fell: forgotten
+    assert by["val_loss"].forgotten == pytest.approx(1.0)  # loss rose: forgotten
+    assert SkillChange("val_loss", 2.0, 1.5).forgotten == pytest.approx(-0.5)
+    assert summarize([]) == []
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    if not (BUNDLED_DIR / "model.safetensors").is_file():
+        pytest.skip("the bundled checkpoint is absent (python -m core.bundled.train)")
+    return load_model()
+
+
+@needs_bundled
+def test_skill_suite_agrees_with_the_bundled_metrics(bundled):
+    lm = bundled
+    task = make_task("changed_fact", seed=0)
+    suite = SkillSuite.build(lm, task, n_ioi=48, n_induction=16, half_len=20, seed=5)
+    got = suite.measure(lm.model)
+    ioi = M.ioi_metrics(lm, ioi_prompts(48, seed=5, split="heldout"))
+    assert got["ioi_accuracy"] == pytest.approx(ioi["accuracy"])
+    assert got["ioi_logit_diff"] == pytest.approx(ioi["mean_logit_diff"], abs=1e-4)
+    touched = set(task.touched)
+    kept = [f for f in fact_prompts("train")
+            if not touched & set((f.prompt + f.answer).replace(".", " ").split())]
+    assert 0 < len(kept) < len(fact_prompts("train"))
+    assert got["fact_accuracy"] == pytest.approx(M.fact_accuracy(lm, kept)[0])
+    assert got["induction_accuracy"] == pytest.approx(M.induction_accuracy(lm, n=16, half_len=20, seed=5))
+    rows = suite.validation
+    logits = lm(rows)
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), rows[:, 1:].flatten())
+    assert got["val_loss"] == pytest.approx(float(loss), rel=1e-5)
+    # the bundled model has the skills the curves start from
+    assert got["ioi_accuracy"] > 0.9 and got["fact_accuracy"] > 0.9 and got["val_loss"] < 3
+
+
+@needs_bundled
+def test_fine_tuning_on_a_changed_fact_teaches_it_and_records_forgetting(bundled):
+    lm = bundled
+    task = make_task("changed_fact", n_items=2, seed=0)
+    suite = SkillSuite.build(lm, task, n_ioi=32, n_induction=8)
+    cfg = FinetuneConfig(steps=30, batch=8, lr=3e-3, eval_every=10, train_rows=64)
+    ft = FineTuner(cfg).fit(lm, task, suite)
+    assert ft.finished_ and [s for s, _ in ft.history_] == [0, 10, 20, 30]
+    for _, skills in ft.history_:
+        assert set(skills) == set(SKILLS) and all(math.isfinite(v) for v in skills.values())
+    for probe in (p for p in task.probes if p.before):  # the model now states the new capital
+        logits = ft.model_(ft.model_.to_tokens(probe.prompt))[0, -1]
+        assert lm.tokenizer.decode([int(logits.argmax())]) == probe.target
+        base = lm(lm.to_tokens(probe.prompt))[0, -1]
+        assert lm.tokenizer.decode([int(base.argmax())]) == probe.before  # and the base one still doesn't
+    first, last = ft.history_[0][1], ft.history_[-1][1]
+    assert first["task_accuracy"] < 1.0 and last["task_accuracy"] == 1.0
+    assert ft.losses_[-1] < ft.losses_[0] / 2

@@ -1,0 +1,171 @@
+"""LoRA, IA3 and full fine-tuning on tiny models: the invariants of issue 9, with explicit tolerances.
+
+B = 0 changes nothing; delta W from A and B equals PEFT's merged weight minus the base weight;
+rank(delta W) <= r; the shared model never changes; hooks see the adapted modules; a stop keeps
+what was learned.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.interp import lora_diff as D
+from core.interp.finetune import FinetuneConfig, FineTuner, adapted_copy, target_modules
+from core.interp.finetune_tasks import Probe, Task
+from core.models import act_name, load_model
+
+ARCHS = ("gpt2", "gpt_neo", "gpt_neox", "llama")
+TASK = Task("tiny", "tiny", ("the cat sat on the mat .", "a dog ran home .", "Mary gave a red cat to John ."),
+            (Probe("the cat sat on the", " mat"),))
+
+
+@pytest.fixture(scope="module")
+def models(tiny_model_dir):
+    cache = {}
+
+    def get(arch):
+        if arch not in cache:
+            cache[arch] = load_model(str(tiny_model_dir(arch)))
+        return cache[arch]
+    return get
+
+
+def _tokens(lm):
+    return lm.to_tokens("the cat sat on the mat . a dog ran home")
+
+
+def _randomize_B(peft_model, seed=0):
+    """Give every lora_B a random value (PEFT starts it at zero), as training would."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name or "ia3_l" in name:
+                p.add_(0.1 * torch.randn(p.shape, generator=gen))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("method", ["lora", "ia3"])
+def test_fresh_adapter_changes_nothing(models, arch, method):
+    lm = models(arch)
+    tuned, peft_model = adapted_copy(lm, FinetuneConfig(method=method, rank=4))
+    assert peft_model is not None
+    tokens = _tokens(lm)
+    # B = 0 (LoRA) and l = 1 (IA3): the output is the base model's, up to float rounding order
+    assert torch.allclose(tuned(tokens), lm(tokens), atol=1e-6, rtol=0)
+    deltas = D.deltas(lm, tuned)
+    assert len(deltas) == len(target_modules(lm, FinetuneConfig().roles))
+    assert max(float(d.abs().max()) for d in deltas.values()) == 0.0
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "gpt_neox"])
+@pytest.mark.parametrize("method", ["lora", "ia3"])
+def test_delta_equals_merged_minus_base(models, arch, method):
+    lm = models(arch)
+    tuned, peft_model = adapted_copy(lm, FinetuneConfig(method=method, rank=4))
+    _randomize_B(peft_model)
+    deltas = D.deltas(lm, tuned)
+    merged = dict(peft_model.merge_and_unload().named_modules())
+    base = dict(lm.model.named_modules())
+    for name, delta in deltas.items():
+        expected = merged[name].weight - base[name].weight
+        assert delta.shape == base[name].weight.shape
+        assert torch.allclose(delta, expected, atol=1e-6), name
+    assert max(float(d.abs().max()) for d in deltas.values()) > 1e-3  # the check saw real updates
+
+
+@pytest.mark.parametrize("rank", [1, 2, 4])
+def test_lora_delta_has_rank_at_most_r(models, rank):
+    lm = models("gpt2")
+    tuned, peft_model = adapted_copy(lm, FinetuneConfig(rank=rank))
+    _randomize_B(peft_model, seed=rank)
+    for m in D.diff_report(lm, D.deltas(lm, tuned)):
+        assert m.rank == rank  # random A and B: exactly r, never more
+        assert (m.singular_values[rank:] < 1e-5 * m.singular_values[0]).all()
+        assert m.effective_rank <= rank + 1e-6 and m.energy_rank_90 <= rank
+
+
+def test_lora_delta_formula_by_hand():
+    A = torch.tensor([[1.0, 0.0, 2.0]])  # [r=1, d_in=3]
+    B = torch.tensor([[1.0], [3.0]])  # [d_out=2, r=1]
+    expected = torch.tensor([[1.0, 0.0, 2.0], [3.0, 0.0, 6.0]]) * 0.5
+    assert torch.equal(D.lora_delta(A, B, 0.5), expected)
+    assert torch.equal(D.lora_delta(A, B, 0.5, fan_in_fan_out=True), expected.T)
+
+
+@pytest.mark.parametrize("method", ["lora", "ia3", "full"])
+def test_shared_model_is_unchanged_by_fine_tuning(models, method):
+    lm = models("gpt2")
+    before = {k: v.clone() for k, v in lm.model.state_dict().items()}
+    ft = FineTuner(FinetuneConfig(method=method, steps=3, batch=4, lr=1e-2, train_rows=8)).fit(lm, TASK)
+    after = lm.model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not any(p.requires_grad for p in lm.model.parameters())
+    tokens = _tokens(lm)
+    assert not torch.allclose(ft.model_(tokens), lm(tokens), atol=1e-4)  # the copy did learn
+
+
+def test_full_fine_tuning_deltas_are_weight_differences(models):
+    lm = models("llama")
+    ft = FineTuner(FinetuneConfig(method="full", steps=2, batch=4, lr=1e-2, train_rows=8)).fit(lm, TASK)
+    deltas = D.deltas(lm, ft.model_)
+    base, tuned = dict(lm.model.named_modules()), dict(ft.model_.model.named_modules())
+    for name, delta in deltas.items():
+        assert torch.equal(delta, tuned[name].weight - base[name].weight)
+    assert ft.n_trainable_ == lm.cfg.n_params
+
+
+def test_hooks_of_the_tuned_model_see_the_adapter(models):
+    lm = models("gpt2")
+    tuned, peft_model = adapted_copy(lm, FinetuneConfig(roles=("mlp_in",), rank=2))
+    _randomize_B(peft_model)
+    tokens = _tokens(lm)
+    name = act_name("pre", 0)  # the output of mlp_in, the adapted matrix
+    _, base_cache = lm.run_with_cache(tokens, names=[name])
+    _, tuned_cache = tuned.run_with_cache(tokens, names=[name])
+    layer = dict(tuned.model.named_modules())["transformer.h.0.mlp.c_fc"]
+    x = lm.run_with_cache(tokens, names=[act_name("resid_mid", 0)])[1][act_name("resid_mid", 0)]
+    ln = lm.adapter.block_modules(0).ln2
+    with torch.no_grad():
+        expected = layer(ln(x))  # base weight plus LoRA, computed directly
+    assert torch.allclose(tuned_cache[name], expected, atol=1e-5)
+    assert not torch.allclose(tuned_cache[name], base_cache[name], atol=1e-3)
+
+
+def test_a_stop_keeps_what_was_learned(models):
+    lm = models("gpt2")
+    seen = []
+
+    def stop_at_3(p):
+        seen.append(p.step)
+        return p.step < 3
+
+    ft = FineTuner(FinetuneConfig(steps=50, batch=4, lr=1e-2, train_rows=8, eval_every=0)).fit(
+        lm, TASK, callback=stop_at_3)
+    assert seen == [1, 2, 3] and ft.steps_done_ == 3 and len(ft.losses_) == 3
+    assert not ft.finished_ and not ft.model_.model.training
+    assert ft.model_.model.config._attn_implementation == "lab_hooked"  # hooks work again
+    _, cache = ft.model_.run_with_cache(_tokens(lm), names=[act_name("pattern", 0)])
+    assert cache[act_name("pattern", 0)].shape[1] == lm.cfg.n_heads
+
+
+def test_training_lowers_the_task_loss_and_is_seeded(models):
+    lm = models("gpt2")
+    cfg = FinetuneConfig(steps=12, batch=4, lr=5e-3, train_rows=8, rank=4)
+    a = FineTuner(cfg).fit(lm, TASK)
+    b = FineTuner(cfg).fit(lm, TASK)
+    assert a.losses_ == b.losses_  # same seed, same run
+    assert sum(a.losses_[-3:]) < sum(a.losses_[:3])
+    assert a.n_trainable_ == sum(4 * (i + o) for i, o in [(32, 96), (32, 32), (32, 128), (128, 32)]) * 2
+
+
+def test_config_rejects_bad_settings():
+    with pytest.raises(ValueError, match="method"):
+        FinetuneConfig(method="dora")
+    with pytest.raises(ValueError, match="at least one"):
+        FinetuneConfig(roles=())
+    with pytest.raises(ValueError, match="Unknown roles"):
+        FinetuneConfig(roles=("embed",))
+    with pytest.raises(ValueError, match="replay"):
+        FinetuneConfig(replay=1.0)
