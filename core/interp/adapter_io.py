@@ -19,7 +19,6 @@ from pathlib import Path, PurePosixPath
 
 from peft import PeftModel
 
-from core.interp.finetune import detached_copy
 from core.models.loading import wrap
 
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
@@ -93,7 +92,7 @@ def load_adapter(lm, source: bytes | str | Path):
         if config.get("peft_type") not in ("LORA", "IA3"):
             raise AdapterLoadError(f"This page reads LoRA and IA3 adapters, not {config.get('peft_type')!r}.")
         try:
-            peft_model = PeftModel.from_pretrained(detached_copy(lm), str(folder))
+            peft_model = PeftModel.from_pretrained(lm.detached_model(), str(folder))
         except (ValueError, RuntimeError, KeyError) as err:
             base = config.get("base_model_name_or_path") or "another model"
             raise AdapterLoadError(

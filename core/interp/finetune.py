@@ -43,8 +43,6 @@ from core.models.loading import wrap
 METHODS = {"lora": "LoRA", "ia3": "IA3", "full": "Full fine-tuning"}
 ROLES = {"attn_qkv": "attention q, k, v", "attn_out": "attention output", "mlp_in": "MLP in",
          "mlp_out": "MLP out"}
-_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
-               "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called")
 
 
 @dataclass(frozen=True)
@@ -115,28 +113,18 @@ def peft_config(lm, cfg: FinetuneConfig):
                      fan_in_fan_out=fan_in_fan_out)
 
 
-def detached_copy(lm):
-    """A deep copy of lm's transformers model without our hook points (PEFT is injected into it)."""
-    model = lm.copy(trainable=False).model
-    for module in model.modules():
-        for attr in _HOOK_DICTS:
-            getattr(module, attr, {}).clear()
-        module.__dict__.pop("_lab_site", None)
-    return model
-
-
 def adapted_copy(lm, cfg: FinetuneConfig, seed: int = 0):
     """(HookedLM over a private copy with fresh adapters, PeftModel or None for full FT)."""
     if cfg.method == "full":
         return lm.copy(trainable=True), None
-    peft_model = get_peft_model(detached_copy(lm), peft_config(lm, cfg))
+    peft_model = get_peft_model(lm.detached_model(), peft_config(lm, cfg))
     gen = torch.Generator().manual_seed(seed)  # LoRA's A is random (B = 0): redrawn from our own
     for module in peft_model.modules():  # generator, as PEFT draws it, so no global RNG is touched
         if isinstance(module, LoraLayer):
             for A in module.lora_A.values():
                 torch.nn.init.kaiming_uniform_(A.weight, a=math.sqrt(5), generator=gen)
     tuned = wrap(peft_model.base_model.model, lm.tokenizer, spec=lm.spec,
-                 name=f"{lm.name} + {METHODS[cfg.method]}")
+                 name=f"{lm.name} + {METHODS[cfg.method]}", is_bundled=lm.is_bundled)
     return tuned, peft_model
 
 

@@ -246,16 +246,21 @@ class HookedLM:
         """Per-head W_Q, W_K, W_V [head, d_model, d_head], W_O [head, d_head, d_model] of a layer."""
         return self.adapter.attention_weights(layer, self.cfg)
 
-    def copy(self, *, trainable: bool = False) -> HookedLM:
-        """A private copy (own weights, own hooks) to fine-tune or edit; the shared model is untouched."""
-        # The dispatcher (and its ContextVar) stays behind: the copy gets its own below.
-        hooks_free = _copy.deepcopy(self.model, memo={id(self._dispatch): None})
-        for module in hooks_free.modules():
+    def detached_model(self) -> nn.Module:
+        """A deep copy of the transformers model with none of our hook points (e.g. to inject PEFT)."""
+        # The dispatcher (and its ContextVar) stays behind: memo maps it to None in the copy.
+        model = _copy.deepcopy(self.model, memo={id(self._dispatch): None})
+        for module in model.modules():
             for attr in _HOOK_DICTS:
                 getattr(module, attr, {}).clear()
             module.__dict__.pop("_lab_site", None)
-        hooks_free.requires_grad_(trainable)
-        return HookedLM(hooks_free, self.tokenizer, spec=self.spec, display_name=self.name,
+        return model
+
+    def copy(self, *, trainable: bool = False) -> HookedLM:
+        """A private copy (own weights, own hooks) to fine-tune or edit; the shared model is untouched."""
+        model = self.detached_model()
+        model.requires_grad_(trainable)
+        return HookedLM(model, self.tokenizer, spec=self.spec, display_name=self.name,
                         is_bundled=self.is_bundled)
 
     def __repr__(self) -> str:

@@ -92,8 +92,9 @@ def load_model(spec: str | None = None, *, max_params: int | None = None,
     return HookedLM(model, tokenizer, spec=spec, display_name=name, is_bundled=is_bundled)
 
 
-def wrap(model, tokenizer, *, spec: str = "in-memory", name: str | None = None) -> HookedLM:
+def wrap(model, tokenizer, *, spec: str = "in-memory", name: str | None = None,
+         is_bundled: bool = False) -> HookedLM:
     """Wrap a transformers model already in memory (e.g. one just built or trained) as a HookedLM."""
     hooked_attention.register()
     model.set_attn_implementation(adapter_class(model.config.model_type).attn_implementation)
-    return HookedLM(model, tokenizer, spec=spec, display_name=name)
+    return HookedLM(model, tokenizer, spec=spec, display_name=name, is_bundled=is_bundled)
