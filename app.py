@@ -7,7 +7,7 @@ from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="LLM Internals Lab", page_icon=":material/biotech:", layout="wide")
 
-home = st.Page("app_pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True)
+home = st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True)  # served at /
 navigation = {"Start": [home]}
 for section in SECTIONS:
     pages = [

@@ -19,7 +19,7 @@ def run() -> list[Result]:
         started = resident_mb(pid)
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        for path in ["home"] + [t.url_path for t in TOPICS]:
+        for path in [""] + [t.url_path for t in TOPICS]:
             page.goto(f"{url}/{path}", timeout=120_000)
             wait_until_idle(page, timeout=300)
         after = resident_mb(pid)

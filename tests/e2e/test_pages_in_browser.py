@@ -11,12 +11,12 @@ from tests.e2e.conftest import SCREENSHOTS
 from tests.e2e.live_app import wait_until_idle
 from ui.registry import TOPICS
 
-PAGES = [("home", "LLM Internals Lab")] + [(t.url_path, t.title) for t in TOPICS]
+PAGES = [("", "LLM Internals Lab")] + [(t.url_path, t.title) for t in TOPICS]  # home is the root
 
 
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize(("url_path", "title"), PAGES, ids=[p[0] for p in PAGES])
+@pytest.mark.parametrize(("url_path", "title"), PAGES, ids=[p[0] or "home" for p in PAGES])
 def test_page_renders_without_exceptions(browser, app_url, url_path, title):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors = []
@@ -24,7 +24,12 @@ def test_page_renders_without_exceptions(browser, app_url, url_path, title):
     try:
         page.goto(f"{app_url}/{url_path}", timeout=60_000)
         wait_until_idle(page)
-        page.screenshot(path=str(SCREENSHOTS / f"{url_path}.png"), full_page=True)
+        # Streamlit scrolls inside its main container, so grow the window to the content's height
+        height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+        page.set_viewport_size({"width": 1400, "height": min(int(height) + 50, 12000)})
+        wait_until_idle(page, quiet_seconds=1.0)
+        page.screenshot(path=str(SCREENSHOTS / f"{url_path or 'home'}.png"), full_page=True)
+        assert page.get_by_text("Page not found").count() == 0, "the URL does not open this page"
         exceptions = page.locator('[data-testid="stException"]')
         assert exceptions.count() == 0, exceptions.first.inner_text()
         assert page.get_by_text(title).count() > 0, f"{title!r} not on the page"
