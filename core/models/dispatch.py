@@ -45,6 +45,7 @@ class RunState:
     cache_names: frozenset[str] = frozenset()
     pos_offset: int = 0
     resid_pre: dict[int, torch.Tensor] = field(default_factory=dict)  # for writing resid_mid
+    stop_at_layer: int | None = None  # end the forward pass when block L is about to run
 
     def wants(self, name: str) -> bool:
         return name in self.hooks or (self.cache is not None and name in self.cache_names)
@@ -55,6 +56,10 @@ class RunState:
         for name, fn in extra:
             hooks.setdefault(name, []).append(fn)
         return RunState(hooks, self.cache, self.cache_names, self.pos_offset)
+
+
+class StopForward(Exception):
+    """Raised at blocks.L.hook_resid_pre when a run only needs the layers before L."""
 
 
 class Dispatcher:

@@ -22,7 +22,7 @@ from torch import nn
 
 from core.models import tokens as tok
 from core.models.adapters import Adapter, AttentionWeights, adapter_for
-from core.models.dispatch import Dispatcher, HookFn, RunState
+from core.models.dispatch import Dispatcher, HookFn, RunState, StopForward
 from core.models.hook_names import all_hook_names, layer_of
 
 _ids = itertools.count()
@@ -92,6 +92,9 @@ class HookedLM:
                 run = d.current()
                 if run is None:
                     return None
+                stop = run.stop_at_layer
+                if stop is not None and layer is not None and layer >= stop and name.endswith("resid_pre"):
+                    raise StopForward
                 if args:
                     new = d.apply(name, layer, args[0])
                     if name.endswith("resid_pre"):
@@ -168,9 +171,14 @@ class HookedLM:
 
     __call__ = forward
 
-    def run_with_cache(self, tokens: torch.Tensor, names: NameFilter = None,
-                       *, grad: bool = False) -> tuple[torch.Tensor, ActivationCache]:
-        """Forward pass that also records activations: names is None (all), a list, or a predicate."""
+    def run_with_cache(self, tokens: torch.Tensor, names: NameFilter = None, *, grad: bool = False,
+                       stop_at_layer: int | None = None) -> tuple[torch.Tensor | None, ActivationCache]:
+        """Forward pass that also records activations: names is None (all), a list, or a predicate.
+
+        stop_at_layer=L ends the pass before block L runs (TransformerLens's name for it): only
+        activations of earlier layers are recorded, no logits are computed, and None is returned
+        for them. Reading one early layer over a big dataset costs a fraction of a full pass.
+        """
         if names is None:
             wanted = self._name_set
         elif callable(names):
@@ -180,13 +188,27 @@ class HookedLM:
             wanted = frozenset(names)
         cache = ActivationCache()
         outer = self._dispatch.current() or RunState()
-        run = RunState(outer.hooks, cache, wanted, outer.pos_offset)
+        run = RunState(outer.hooks, cache, wanted, outer.pos_offset, stop_at_layer=stop_at_layer)
         token = self._dispatch.state.set(run)
         try:
             logits = self.forward(tokens, grad=grad)
+        except StopForward:
+            logits = None
         finally:
             self._dispatch.state.reset(token)
         return logits, cache
+
+    def next_token_logits(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """Logits for the token after each text, at its last real token: [batch, d_vocab] float32.
+
+        Texts of different lengths are batched right-padded; active hooks apply.
+        """
+        out = []
+        for i in range(0, len(texts), batch_size):
+            tokens, lengths = self.tokenize_batch(texts[i: i + batch_size])
+            logits = self.forward(tokens)  # [batch, pos, d_vocab]
+            out.append(logits[torch.arange(len(lengths)), lengths - 1].float())
+        return torch.cat(out) if out else torch.zeros(0, self.cfg.d_vocab)
 
     def generate(self, prompt, **kwargs):
         """Sample a continuation; active hooks apply at every step. See core.models.generation."""
@@ -200,12 +222,22 @@ class HookedLM:
 
     # -- tokens ---------------------------------------------------------------------------------
     def to_tokens(self, text: str | Sequence[str], prepend_bos: bool = True) -> torch.Tensor:
-        """LongTensor [batch, pos]; a list is right-padded (causal attention never sees the padding)."""
-        return tok.to_tokens(self.tokenizer, text, prepend_bos=prepend_bos)
+        """LongTensor [batch, pos]; a list is right-padded (causal attention never sees the padding).
+
+        Rows longer than the context window are cut to its n_ctx first tokens (prepare_prompt says
+        so to the learner; datasets are simply kept in range).
+        """
+        return tok.to_tokens(self.tokenizer, text, prepend_bos=prepend_bos, max_len=self.cfg.n_ctx)
 
     def tokenize_batch(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(tokens [batch, pos] right-padded, lengths [batch]) for texts of different lengths."""
-        return tok.tokenize_batch(self.tokenizer, texts)
+        """(tokens [batch, pos] right-padded, lengths [batch]) for texts of different lengths,
+        each cut to the context window."""
+        return tok.tokenize_batch(self.tokenizer, texts, max_len=self.cfg.n_ctx)
+
+    def single_token_id(self, word: str) -> int | None:
+        """The id of `word` if it is exactly one known token for this model (mind the leading
+        space: " Mary" inside a sentence), else None."""
+        return tok.single_token_id(self.tokenizer, word)
 
     def to_str_tokens(self, text_or_tokens) -> list[str]:
         return tok.to_str_tokens(self.tokenizer, text_or_tokens)

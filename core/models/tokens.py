@@ -50,9 +50,9 @@ def encode(tokenizer, text: str, prepend_bos: bool = True) -> list[int]:
     return [bos_id(tokenizer), *ids] if prepend_bos else list(ids)
 
 
-def tokenize_batch(tokenizer, texts: Sequence[str], prepend_bos: bool = True
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    rows = [encode(tokenizer, t, prepend_bos) for t in texts]
+def tokenize_batch(tokenizer, texts: Sequence[str], prepend_bos: bool = True,
+                   max_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = [encode(tokenizer, t, prepend_bos)[:max_len] for t in texts]
     lengths = torch.tensor([len(r) for r in rows])
     tokens = torch.full((len(rows), int(lengths.max())), pad_id(tokenizer), dtype=torch.long)
     for i, row in enumerate(rows):
@@ -60,10 +60,19 @@ def tokenize_batch(tokenizer, texts: Sequence[str], prepend_bos: bool = True
     return tokens, lengths
 
 
-def to_tokens(tokenizer, text: str | Sequence[str], prepend_bos: bool = True) -> torch.Tensor:
+def to_tokens(tokenizer, text: str | Sequence[str], prepend_bos: bool = True,
+              max_len: int | None = None) -> torch.Tensor:
     if isinstance(text, str):
-        return torch.tensor([encode(tokenizer, text, prepend_bos)], dtype=torch.long)
-    return tokenize_batch(tokenizer, text, prepend_bos)[0]
+        return torch.tensor([encode(tokenizer, text, prepend_bos)[:max_len]], dtype=torch.long)
+    return tokenize_batch(tokenizer, text, prepend_bos, max_len)[0]
+
+
+def single_token_id(tokenizer, word: str) -> int | None:
+    """The id of `word` if it is exactly one known token (" Mary" with its space), else None."""
+    ids = tokenizer(word, add_special_tokens=False)["input_ids"]
+    if len(ids) != 1 or (tokenizer.unk_token_id is not None and ids[0] == tokenizer.unk_token_id):
+        return None
+    return int(ids[0])
 
 
 def to_str_tokens(tokenizer, text_or_tokens) -> list[str]:

@@ -170,3 +170,30 @@ def test_copy_is_independent_of_the_shared_model(lm):
     with private.hooks([(act_name("resid_pre", 0), lambda a, h: seen.append("copy"))]):
         private(tokens)
     assert seen == ["copy"]
+
+
+def test_stop_at_layer_records_early_layers_exactly_and_skips_the_rest(lm):
+    tokens = lm.to_tokens(TEXT)
+    full_logits, full = lm.run_with_cache(tokens)
+    logits, early = lm.run_with_cache(tokens, names=lambda n: "resid" in n, stop_at_layer=1)
+    assert logits is None
+    assert set(early) == {act_name("resid_pre", 0), act_name("resid_mid", 0), act_name("resid_post", 0)}
+    for name, act in early.items():
+        torch.testing.assert_close(act, full[name], atol=0, rtol=0)
+    torch.testing.assert_close(lm(tokens), full_logits, atol=0, rtol=0)  # the stop left nothing behind
+
+
+def test_next_token_logits_match_one_forward_pass_per_text(lm):
+    texts = ["the cat sat", "Mary gave a red dog to John and", "the"]
+    batched = lm.next_token_logits(texts, batch_size=2)
+    for row, text in zip(batched, texts, strict=True):
+        torch.testing.assert_close(row, lm(lm.to_tokens(text))[0, -1], atol=1e-5, rtol=0)
+
+
+def test_single_token_ids_and_context_window_cuts(lm):
+    assert lm.single_token_id("cat") == lm.to_tokens("cat", prepend_bos=False)[0, 0].item()
+    assert lm.single_token_id("cat sat") is None  # two tokens
+    assert lm.single_token_id("zebra") is None  # unknown word
+    tokens, lengths = lm.tokenize_batch(["cat " * 100, "cat"])
+    assert tokens.shape == (2, lm.cfg.n_ctx) and lengths.tolist() == [lm.cfg.n_ctx, 2]
+    assert torch.isfinite(lm(tokens)).all()  # an over-long row no longer overflows the positions
