@@ -27,7 +27,7 @@ page_header(
 
 lm = current_model()
 prompt = prompt_box(lm, key="attn_prompt", default=BUNDLED_PROMPT if lm.is_bundled else OTHER_PROMPT,
-                    height=90)
+                    height=90, max_tokens=compute.MAX_TOKENS)
 listed = compute.listed_heads(lm)
 induction = max(listed.get("induction", []), key=lambda t: t[2], default=(0, 0, 0.0))
 layer, head, weighted = attention_views.controls(lm, default=induction[:2])

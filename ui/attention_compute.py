@@ -15,13 +15,16 @@ import torch
 from core.interp import attention as A
 from core.interp import circuits as C
 from core.interp.head_scores import head_scores
-from core.models.loading import BUNDLED_DIR
+from ui.bundled_report import report
 
 SCORE_SEQS, SCORE_HALF_LEN, SCORE_SEED = 32, 24, 0  # the generated data that classifies heads
+# Patterns of every head grow with pos^2 (GPT-2 small at 256 tokens: 38 MB per prompt), so this
+# page reads at most MAX_TOKENS and keeps the patterns of a few prompts only.
+MAX_TOKENS = 256
 DIAGONAL_MAX_VOCAB = 5000  # above this the diagonal measure is computed for the chosen head only
 
 
-@st.cache_data(max_entries=32, show_spinner="Running the model...")
+@st.cache_data(max_entries=4, show_spinner="Running the model...")
 def attention_run(_lm, spec: str, tokens: tuple[int, ...]) -> A.AttentionRun:
     return A.run_attention(_lm, torch.tensor([tokens]))
 
@@ -63,17 +66,9 @@ def qk_profile(_lm, spec: str, layer: int) -> np.ndarray:
     return C.qk_distance_profile(_lm, layer, n=8, length=64, seed=0)
 
 
-@st.cache_data(max_entries=2, show_spinner=False)
-def _report(path: str, mtime: float) -> dict | None:
-    return A.load_report(path)
-
-
 def bundled_report(lm) -> dict | None:
     """The bundled model's evaluation report (the ground truth), or None for other models."""
-    if not lm.is_bundled:
-        return None
-    path = BUNDLED_DIR / "eval_report.json"
-    return _report(str(BUNDLED_DIR), path.stat().st_mtime if path.is_file() else 0.0)
+    return report() if lm.is_bundled else None
 
 
 def listed_heads(lm) -> dict[str, list[tuple[int, int, float]]]:

@@ -15,7 +15,7 @@ from ui.charts import attention as charts
 
 SHOWN_KINDS = ("previous_token", "induction", "duplicate_token", "first_token", "current_token",
                "local_window")
-INDUCTION_THRESHOLD = 0.5  # the evaluation report's threshold for listing a head
+INDUCTION_THRESHOLD = A.TYPE_THRESHOLD  # the evaluation report's threshold for listing a head
 COPYING_HIGH = 0.5
 
 

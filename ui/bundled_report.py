@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from core.interp.attention import load_report
 from core.models.loading import BUNDLED_DIR
 
 CARD = Path(__file__).resolve().parents[1] / "core" / "bundled" / "model_card.md"
@@ -17,14 +17,15 @@ HEAD_KINDS = {"previous_token": "previous token", "induction": "induction",
 
 
 @st.cache_data(show_spinner=False)
-def load_report(mtime: float) -> dict:
-    """eval_report.json (mtime in the signature so a retrained model refreshes the cache)."""
-    return json.loads((BUNDLED_DIR / "eval_report.json").read_text())
+def _load(folder: str, mtime: float) -> dict | None:
+    # mtime is in the signature so that a retrained model refreshes the cache
+    return load_report(folder)
 
 
 def report() -> dict | None:
+    """The bundled model's eval_report.json, or None when it has none."""
     path = BUNDLED_DIR / "eval_report.json"
-    return load_report(path.stat().st_mtime) if path.is_file() else None
+    return _load(str(BUNDLED_DIR), path.stat().st_mtime) if path.is_file() else None
 
 
 def model_card() -> str:
@@ -35,9 +36,9 @@ def floors_table(rep: dict) -> pd.DataFrame:
     rows = []
     for item in rep["floors"].values():
         value, floor = item["value"], item["floor"]
-        is_rate = floor <= 1 and value <= 1 and not float(floor).is_integer()
-        rows.append({"what is measured": item["what"],
-                     "measured": f"{value:.1%}" if is_rate else f"{value:g}",
+        is_rate = floor <= 1 and not float(floor).is_integer()
+        shown = "n/a" if value is None else f"{value:.1%}" if is_rate else f"{value:g}"
+        rows.append({"what is measured": item["what"], "measured": shown,
                      "floor": f"{floor:.0%}" if is_rate else f"{floor:g}",
                      "pass": "yes" if item["pass"] else "NO"})
     return pd.DataFrame(rows)

@@ -32,11 +32,13 @@ def show_problem(message: str) -> None:
     st.warning(message, icon=":material/warning:")
 
 
+def escape_markdown(text: str) -> str:
+    """Text that st.markdown shows literally (model output can contain *, _, [, $ ...)."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]<>()#+-.!|$~:" else ch for ch in text)
+
+
 def continuation_markdown(prompt_text: str, new_text: str) -> str:
     """Prompt in plain text, the model's continuation highlighted (markdown-escaped both)."""
-    def escape(text: str) -> str:
-        return "".join("\\" + ch if ch in "\\`*_{}[]<>()#+-.!|$~:" else ch for ch in text)
-
     spacer = " " if new_text[:1].isspace() else ""
-    body = escape(new_text.strip()) or "(nothing: the model ended the text)"
-    return f"{escape(prompt_text)}{spacer}:blue-background[{body}]"
+    body = escape_markdown(new_text.strip()) or "(nothing: the model ended the text)"
+    return f"{escape_markdown(prompt_text)}{spacer}:blue-background[{body}]"

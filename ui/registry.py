@@ -30,7 +30,7 @@ PLANNED: tuple[Topic, ...] = (
           "Train a tiny network live and watch every number of backprop.", "xor", uses_model=False),
     Topic("app_pages/bundled_model.py", "The bundled model", ":material/model_training:", "Lab",
           "A small GPT-2 trained on a world we wrote: its grammar, its scores, its heads.",
-          "bundled-model"),
+          "bundled-model", uses_model=False),
     Topic("app_pages/embeddings.py", "Embeddings & positions", ":material/scatter_plot:",
           "Looking inside", "Where tokens and positions live, and which words are neighbours.",
           "embeddings"),

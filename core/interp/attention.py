@@ -103,7 +103,10 @@ def from_token(pattern: np.ndarray, q: int) -> np.ndarray:
     return pattern[..., q, : q + 1]
 
 
-def head_types(scores: Mapping[str, np.ndarray], threshold: float = 0.4) -> np.ndarray:
+TYPE_THRESHOLD = 0.5  # the evaluation report lists a head as a type from this score on
+
+
+def head_types(scores: Mapping[str, np.ndarray], threshold: float = TYPE_THRESHOLD) -> np.ndarray:
     """Each head's type: the kind in TYPE_ORDER with the highest score, if >= threshold, else "".
 
     scores: kind -> [layer, head] (from core.interp.head_scores). Returns [layer, head] of str."""

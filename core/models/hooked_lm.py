@@ -249,9 +249,10 @@ class HookedLM:
         """Words the tokenizer maps to its unknown token (only word-level vocabularies have any)."""
         return tok.unknown_words(self.tokenizer, text)
 
-    def prepare_prompt(self, text: str) -> tok.Prompt:
-        """Validate a typed prompt: raises EmptyPromptError; truncates to n_ctx and says so."""
-        return tok.prepare_prompt(self, text)
+    def prepare_prompt(self, text: str, max_tokens: int | None = None) -> tok.Prompt:
+        """Validate a typed prompt: raises EmptyPromptError; cuts it to n_ctx (or max_tokens, if
+        smaller) and records how many tokens were dropped."""
+        return tok.prepare_prompt(self, text, max_tokens)
 
     # -- weights --------------------------------------------------------------------------------
     @property

@@ -50,9 +50,17 @@ def _load_config(source: str, spec: str):
         ) from err
 
 
+def env_int(name: str, default: int) -> int:
+    """An integer setting from the environment ("1.5e9" works); a malformed value means the default."""
+    try:
+        return max(1, int(float(os.environ.get(name, default))))
+    except ValueError:
+        return default
+
+
 def max_params_budget() -> int:
     """The parameter budget: LAB_MAX_MODEL_PARAMS if set (e.g. "1.5e9"), else 500M."""
-    return int(float(os.environ.get("LAB_MAX_MODEL_PARAMS", DEFAULT_MAX_PARAMS)))
+    return env_int("LAB_MAX_MODEL_PARAMS", DEFAULT_MAX_PARAMS)
 
 
 def load_model(spec: str | None = None, *, max_params: int | None = None,

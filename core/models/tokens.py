@@ -92,12 +92,13 @@ def unknown_words(tokenizer, text: str) -> list[str]:
     return list(dict.fromkeys(w.strip() for w in words if w.strip()))
 
 
-def prepare_prompt(lm, text: str) -> Prompt:
+def prepare_prompt(lm, text: str, max_tokens: int | None = None) -> Prompt:
     if text is None or not text.strip():
         raise EmptyPromptError("Type a prompt first: the box is empty.")
     ids = encode(lm.tokenizer, text)
-    n_dropped = max(0, len(ids) - lm.cfg.n_ctx)
-    ids = ids[: lm.cfg.n_ctx]
+    limit = min(lm.cfg.n_ctx, max_tokens or lm.cfg.n_ctx)
+    n_dropped = max(0, len(ids) - limit)
+    ids = ids[:limit]
     tokens = torch.tensor([ids], dtype=torch.long)
     return Prompt(text, tokens, to_str_tokens(lm.tokenizer, tokens), n_dropped,
                   unknown_words(lm.tokenizer, text))

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from core.models import ModelLoadError, load_model
 from tests.app.helpers import open_page, texts
 from ui.attention_views import VIEWS
 
@@ -71,10 +70,6 @@ def test_an_empty_prompt_is_explained_and_the_page_keeps_running(tiny_model_dir)
 
 
 def test_bundled_model_shows_the_ground_truth_and_the_copying_verdict():
-    try:
-        load_model()
-    except ModelLoadError:
-        pytest.skip("the bundled checkpoint is not built yet")
     at = open_page(PAGE, query={"attn_view": "Head types"})
     shown = texts(at)
     assert "the report lists" in shown and "What to notice on the bundled model" in shown

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from core.models import ModelLoadError, load_model
 from tests.app.helpers import open_page, texts
 
 PAGE = "app_pages/embeddings.py"
@@ -63,10 +62,6 @@ def test_positions_on_learned_and_rotary_models(tiny_model_dir, arch, expected):
 
 
 def test_bundled_model_uses_the_grammar_groups_and_checks_an_analogy():
-    try:
-        load_model()
-    except ModelLoadError:
-        pytest.skip("the bundled checkpoint is not built yet")
     from core.bundled.datasets import token_groups
 
     groups = token_groups()

@@ -9,18 +9,15 @@ import torch
 
 from core.interp import attention as A
 from core.interp import head_scores as H
-from core.models import ModelLoadError, act_name, load_model
+from core.models import act_name, load_model
 from core.models.loading import BUNDLED_DIR
 
 ARCHS = ("gpt2", "gpt_neo", "gpt_neox", "gpt_neox_serial", "llama")
 TEXT = "the cat sat on the mat . the dog ran to the park . the cat sat on the mat ."
 
 
-def bundled_or_skip():
-    try:
-        return load_model()
-    except ModelLoadError:
-        pytest.skip("the bundled checkpoint is not built yet")
+def bundled():
+    return load_model()  # committed with the repo: a failure to load is a real failure
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -133,7 +130,7 @@ def test_report_heads_parses_and_missing_report_is_none(tmp_path):
 
 # -- the bundled model: ground truth ---------------------------------------------------------------
 def test_the_listed_induction_head_has_the_top_induction_score():
-    lm = bundled_or_skip()
+    lm = bundled()
     listed = A.report_heads(A.load_report(BUNDLED_DIR))["induction"]
     assert listed, "the evaluation report lists no induction head"
     measured = H.head_scores(lm, n=32, half_len=24, seed=0).scores["induction"]  # [layer, head]

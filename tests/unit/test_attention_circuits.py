@@ -10,7 +10,7 @@ import torch
 
 from core.interp import attention as A
 from core.interp import circuits as C
-from core.models import ModelLoadError, act_name, load_model
+from core.models import act_name, load_model
 from core.models.loading import BUNDLED_DIR
 
 ARCHS = ("gpt2", "gpt_neo", "gpt_neox", "gpt_neox_serial", "llama")
@@ -132,10 +132,7 @@ def test_qk_profile_on_rotary_and_local_window_models(models):
 
 # -- the bundled model ------------------------------------------------------------------------------
 def test_bundled_copying_two_ways_and_the_induction_heads_copy():
-    try:
-        lm = load_model()
-    except ModelLoadError:
-        pytest.skip("the bundled checkpoint is not built yet")
+    lm = load_model()
     fast = C.copying_scores(lm)
     listed = A.report_heads(A.load_report(BUNDLED_DIR))["induction"]
     layer, head, _ = max(listed, key=lambda t: t[2])

@@ -8,7 +8,7 @@ from sklearn.decomposition import PCA
 
 from core.interp import embeddings as E
 from core.interp import positions as P
-from core.models import ModelLoadError, load_model
+from core.models import load_model
 
 
 @pytest.fixture(scope="module")
@@ -16,11 +16,8 @@ def tiny_gpt2(tiny_model_dir):
     return load_model(str(tiny_model_dir("gpt2")))
 
 
-def bundled_or_skip():
-    try:
-        return load_model()
-    except ModelLoadError:
-        pytest.skip("the bundled checkpoint is not built yet")
+def bundled():
+    return load_model()  # committed with the repo: a failure to load is a real failure
 
 
 # -- choosing tokens ---------------------------------------------------------------------------------
@@ -179,7 +176,7 @@ def test_shown_positions_caps_big_tables():
 def test_bundled_categories_separate_better_than_the_control():
     from core.bundled.datasets import token_groups
 
-    lm = bundled_or_skip()
+    lm = bundled()
     tokens = E.token_set(lm.tokenizer, token_groups())
     assert tokens.dropped == ()  # every word of the world is one token
     sep = E.separation(lm.W_E.detach().numpy()[list(tokens.ids)], tokens.labels)
