@@ -50,8 +50,15 @@ def controls(lm, default: tuple[int, int] = (0, 0)) -> tuple[int, int, bool]:
         if key in st.session_state and st.session_state[key] not in range(n):
             st.session_state[key] = 0
     left, middle, right = st.columns([1, 1, 2], vertical_alignment="bottom")
-    layer = left.selectbox("Layer", range(c.n_layers), index=default[0], key=LAYER, bind="query-params")
-    head = middle.selectbox("Head", range(c.n_heads), index=default[1], key=HEAD, bind="query-params")
+    # A default index only on first use: once a click has set the key, passing one too makes
+    # Streamlit warn about two sources of the same value.
+    def first_use(key: str, index: int) -> dict:
+        return {} if key in st.session_state else {"index": index}
+
+    layer = left.selectbox("Layer", range(c.n_layers), key=LAYER, bind="query-params",
+                           **first_use(LAYER, default[0]))
+    head = middle.selectbox("Head", range(c.n_heads), key=HEAD, bind="query-params",
+                            **first_use(HEAD, default[1]))
     weighted = right.toggle("Value-weighted attention", key=VALUE_WEIGHTED, bind="query-params",
                             help=WHY_VALUE_WEIGHTED)
     return int(layer), int(head), bool(weighted)
