@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.interp import sae as sae_model
-from core.interp import sae_features, sae_splice, sae_train
+from core.interp import sae_features, sae_loss, sae_splice, sae_train
 from ui.charts.sae import ground_truth_chart, sweep_chart, training_curves
 from ui.models import current_model
 from ui.page import how_it_is_computed, page_header, show_problem
@@ -43,7 +43,7 @@ if run is None:
                 "words best (tokens: the spellings that are one token for this model).")
     st.dataframe(answer_key(lm), hide_index=True)
     upload(lm)
-    how_it_is_computed(sae_model, sae_train, sae_splice, sae_features, papers=sae_features.PAPERS)
+    how_it_is_computed(sae_model, sae_train, sae_loss, sae_splice, sae_features, papers=sae_features.PAPERS)
     st.stop()
 
 report = run.report
@@ -121,4 +121,4 @@ feature_browser(lm, run)
 st.subheader("Save or load")
 download(run)
 upload(lm)
-how_it_is_computed(sae_model, sae_train, sae_splice, sae_features, papers=sae_features.PAPERS)
+how_it_is_computed(sae_model, sae_train, sae_loss, sae_splice, sae_features, papers=sae_features.PAPERS)

@@ -108,11 +108,16 @@ def _sae_lens(acts: torch.Tensor, held: torch.Tensor) -> tuple[float, float] | N
 
 
 def run() -> list[Result]:
-    torch.set_num_threads(2)
-    acts, held = _data()
-    ours_s, ours_loss = _ours(acts, held, bf16=True)
-    fp32_s, fp32_loss = _ours(acts, held, bf16=False)
-    peer = _sae_lens_best(acts, held)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        acts, held = _data()
+        torch.set_num_threads(1)  # ours on one thread, as in the app (ui.models, LAB_TORCH_THREADS)
+        ours_s, ours_loss = _ours(acts, held, bf16=True)
+        fp32_s, fp32_loss = _ours(acts, held, bf16=False)
+        peer = _sae_lens_best(acts, held)
+    finally:
+        torch.set_num_threads(before)
     n = STEPS * BATCH
     load = os.getloadavg()[0]
     note = (f"final loss (held-out, same formula): ours {ours_loss:.3f}, ours fp32 {fp32_loss:.3f}"

@@ -4,6 +4,9 @@ Every setting that defines the experiment has a stable key and is bound to the U
 reproduces the run (after pressing Train). The activations are a pure function of (model, hook,
 corpus size) and are cached with st.cache_resource (read-only, tens of megabytes, shared rather
 than copied, kept for two hooks at most): retraining with another L1 or k does not rerun the model.
+At most MAX_FLOATS numbers are kept per hook, so a large corpus setting reads only the documents
+that fit; the cache is keyed on that capped number of documents (the page says so), so settings
+above the cap share one entry instead of each rerunning the model for the same data.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from core.bundled.datasets import corpus_texts, token_groups
-from core.interp.sae_data import ActivationSet, collect_activations, split
+from core.interp.sae_data import ActivationSet, collect_activations, docs_within, split
 from core.interp.sae_features import attribute_token_ids
 from core.interp.sae_train import TrainConfig
 from core.models import act_name
@@ -82,9 +85,14 @@ def training_form(lm) -> tuple[Experiment, bool]:
                                 key="sae_steps", bind="query-params")
         a, b, _ = st.columns([1, 1, 2])
         n_docs = a.select_slider("Corpus (documents)", DOC_CHOICES, value=DEFAULT_DOCS, key="sae_docs",
-                                 bind="query-params")
+                                 bind="query-params",
+                                 help=f"Generated documents to train on (and a quarter as many held "
+                                      f"out). At most {max_tokens(lm):,} activations are kept per "
+                                      f"hook on this model ({MAX_FLOATS // 250_000} MB of float32); "
+                                      f"a larger corpus adds nothing.")
         seed = b.number_input("Seed", 0, 10_000, 0, key="sae_seed", bind="query-params")
         submitted = st.form_submit_button("Train SAE", type="primary", icon=":material/play_arrow:")
+    st.caption(corpus_note(corpus(lm, lm.spec, int(n_docs)), lm.name))
     config = TrainConfig(expansion=int(expansion), architecture=arch, l1_coefficient=float(l1),
                          k=int(k), lr=float(lr), steps=int(steps), batch_size=BATCH, seed=int(seed))
     return Experiment(act_name(site, layer), int(n_docs), config), submitted
@@ -93,15 +101,63 @@ def training_form(lm) -> tuple[Experiment, bool]:
 READING = "Running the model over the corpus to read activations (once per hook and corpus size)..."
 
 
+def max_tokens(lm) -> int:
+    """Activations kept per hook: MAX_FLOATS numbers of width d_model."""
+    return MAX_FLOATS // lm.cfg.d_model
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """What a corpus setting of n_docs training documents really reads on one model."""
+
+    requested: int  # generated documents asked for (training + held-out)
+    n_texts: int  # of them, the leading ones read: all, or as many as fill the cap
+    n_tokens: int  # activations they give (BOS left out), at most max_tokens
+    max_tokens: int
+
+    @property
+    def capped(self) -> bool:
+        return self.n_texts < self.requested or self.n_tokens >= self.max_tokens
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def corpus(_lm, spec: str, n_docs: int) -> Corpus:
+    """Tokenize (no model run) the corpus for n_docs training documents, and cap it."""
+    requested = int(n_docs / (1 - HELDOUT))
+    cap = max_tokens(_lm)
+    _, lengths = _lm.tokenize_batch(corpus_texts(requested, seed=0))  # cut to n_ctx
+    n_texts = docs_within(lengths, cap)
+    n_tokens = min(cap, int((lengths[:n_texts] - 1).clamp(min=0).sum()))
+    return Corpus(requested, n_texts, n_tokens, cap)
+
+
+def corpus_note(c: Corpus, model_name: str) -> str:
+    """The caption under the form: what the corpus setting reads, and the cap."""
+    split_note = f"{1 - HELDOUT:.0%} to train, {HELDOUT:.0%} held out"
+    if not c.capped:
+        return (f"Corpus: {c.n_texts:,} generated documents, {c.n_tokens:,} tokens ({split_note}). "
+                f"At most {c.max_tokens:,} activations are kept per hook on {model_name}.")
+    return (f"Corpus capped at {c.max_tokens:,} activations per hook on {model_name} "
+            f"({MAX_FLOATS // 250_000} MB of float32): the SAE reads the first {c.n_texts:,} of "
+            f"{c.requested:,} generated documents ({split_note}), so corpus settings above about "
+            f"{int(c.n_texts * (1 - HELDOUT)):,} documents all read the same data.")
+
+
+def activations(lm, spec: str, hook_name: str, n_docs: int) -> tuple[ActivationSet, ActivationSet]:
+    """(train, heldout) activations at hook_name for a corpus setting of n_docs documents, from
+    the cache entry of the documents actually read (see corpus)."""
+    return read_activations(lm, spec, hook_name, corpus(lm, spec, n_docs).n_texts)
+
+
 @st.cache_resource(max_entries=2, show_spinner=False)
-def activations(_lm, spec: str, hook_name: str, n_docs: int) -> tuple[ActivationSet, ActivationSet]:
-    """(train, heldout) activations at hook_name over n_docs generated documents.
+def read_activations(_lm, spec: str, hook_name: str, n_texts: int
+                     ) -> tuple[ActivationSet, ActivationSet]:
+    """(train, heldout) activations at hook_name over the first n_texts generated documents.
 
     A resource, not data: tens of megabytes that every rerun reads and nobody changes, so they are
     shared rather than copied out of the cache each time."""
-    texts = corpus_texts(int(n_docs / (1 - HELDOUT)), seed=0)
-    max_tokens = MAX_FLOATS // _lm.cfg.d_model
-    data = collect_activations(_lm, texts, hook_name, max_tokens=max_tokens)
+    texts = corpus_texts(n_texts, seed=0)
+    data = collect_activations(_lm, texts, hook_name, max_tokens=max_tokens(_lm))
     return split(data, 1 - HELDOUT)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.interp.sae import SAE
+from core.models import act_name
 from ui.page import show_problem
-from ui.sae_controls import DEFAULT_DOCS, READING
+from ui.sae_controls import DEFAULT_DOCS, READING, SITES
 from ui.sae_run import RUN_KEY, SAERun, analyse
 
 UPLOAD_KEY = "sae_upload_done"  # (file id, problem or "") of the upload already handled
@@ -41,8 +42,15 @@ def upload(lm) -> None:
     if problem:
         show_problem(problem)
         return
-    with st.spinner(READING, show_time=True):
-        st.session_state[RUN_KEY] = SAERun(None, sae, analyse(lm, sae, sae.cfg.hook_name, DEFAULT_DOCS))
+    try:
+        with st.spinner(READING, show_time=True):
+            run = SAERun(None, sae, analyse(lm, sae, sae.cfg.hook_name, DEFAULT_DOCS))
+    except ValueError as err:  # the checks above should catch everything; the page keeps running
+        problem = f"Could not use {file.name!r}: {err}"
+        st.session_state[UPLOAD_KEY] = (file.file_id, problem)
+        show_problem(problem)
+        return
+    st.session_state[RUN_KEY] = run
     st.rerun()
 
 
@@ -56,7 +64,14 @@ def _check(lm, file) -> tuple[SAE | None, str]:
     if cfg.model_spec and cfg.model_spec != lm.spec:
         return None, (f"{file.name!r} was trained on {cfg.model_spec!r}; pick that model in the "
                       f"sidebar to use it (the current one is {lm.spec!r}).")
-    if cfg.d_in != lm.cfg.d_model or cfg.hook_name not in lm.hook_names():
+    if cfg.d_in != lm.cfg.d_model or cfg.hook_name not in hook_points(lm):
         return None, (f"{file.name!r} reads {cfg.hook_name or 'an unknown hook'} with width "
-                      f"{cfg.d_in}, which {lm.name} does not have (d_model {lm.cfg.d_model}).")
+                      f"{cfg.d_in}; this page's SAEs read the {', '.join(SITES.values())} "
+                      f"(width d_model {lm.cfg.d_model}) of one of {lm.name}'s "
+                      f"{lm.cfg.n_layers} layers.")
     return sae, ""
+
+
+def hook_points(lm) -> set[str]:
+    """The hooks an SAE from this page can read: the form's sites at every layer of lm."""
+    return {act_name(site, layer) for site in SITES for layer in range(lm.cfg.n_layers)}

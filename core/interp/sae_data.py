@@ -16,38 +16,12 @@ good SAE trained on it should find those exact directions again.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-_threads_lock = threading.Lock()
-_threads_users = [0, 0]  # [active users, thread count to restore]
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with n intra-op threads (None: leave as is), then restore the old count.
-
-    Process-wide, so concurrent users share one setting: the first sets it, the last restores it.
-    """
-    if n is None:
-        yield
-        return
-    with _threads_lock:
-        if _threads_users[0] == 0:
-            _threads_users[1] = torch.get_num_threads()
-            torch.set_num_threads(n)
-        _threads_users[0] += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_users[0] -= 1
-            if _threads_users[0] == 0:
-                torch.set_num_threads(_threads_users[1])
+from core.models.hook_names import layer_of
 
 
 @dataclass(frozen=True)
@@ -72,29 +46,27 @@ class ActivationSet:
 
 
 def collect_activations(lm, texts: Sequence[str], hook_name: str, *, batch_size: int = 64,
-                        max_tokens: int | None = None, progress=None, threads: int | None = 1
-                        ) -> ActivationSet:
+                        max_tokens: int | None = None, progress=None) -> ActivationSet:
     """Run lm over texts and keep hook_name's activation at every real token except BOS.
 
-    max_tokens caps the rows kept (documents are whole; the last one may be cut). progress: an
-    optional callable(docs_done, n_docs). threads: see torch_threads.
+    max_tokens caps the rows kept (documents are whole, except the last one, which may be cut:
+    its length then counts only the positions kept). progress: an optional
+    callable(docs_done, n_docs). Runs on the thread count torch is set to (the app sets it once).
     """
     if not texts:
         raise ValueError("No texts to collect activations from.")
-    with torch_threads(threads):
-        return _collect(lm, texts, hook_name, batch_size, max_tokens, progress)
-
-
-def _collect(lm, texts, hook_name, batch_size, max_tokens, progress) -> ActivationSet:
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}.")
     tokens, lengths = lm.tokenize_batch(list(texts))  # [n_docs, pos], [n_docs]
     tokens, lengths = tokens[:, : lm.cfg.n_ctx], lengths.clamp(max=lm.cfg.n_ctx)
+    stop = stop_layer(hook_name, lm.cfg.n_layers)
     chunks, docs, poss = [], [], []
     n_kept = 0
     for start in range(0, len(texts), batch_size):
         batch = tokens[start:start + batch_size]  # [batch, pos]
         width = int(lengths[start:start + batch_size].max())
-        act = _read_hook(lm, batch[:, :width], hook_name)  # [batch, pos, d_in]
-        if act.ndim != 3:
+        act = _read_hook(lm, batch[:, :width], hook_name, stop)  # [batch, pos, d_in]
+        if act.ndim != 3 or act.shape[:2] != batch[:, :width].shape:
             raise ValueError(f"{hook_name} is not a [batch, pos, d] activation; pick another hook.")
         pos = torch.arange(width)
         keep = (pos[None, :] >= 1) & (pos[None, :] < lengths[start:start + batch_size, None])
@@ -110,31 +82,36 @@ def _collect(lm, texts, hook_name, batch_size, max_tokens, progress) -> Activati
     acts, doc, pos = torch.cat(chunks), torch.cat(docs), torch.cat(poss)
     if max_tokens is not None:
         acts, doc, pos = acts[:max_tokens], doc[:max_tokens], pos[:max_tokens]
-    n_docs = int(doc.max()) + 1
-    return ActivationSet(acts.contiguous(), tokens[:n_docs], lengths[:n_docs], doc, pos, hook_name,
-                         lm.spec)
+    if len(doc) == 0:
+        raise ValueError("The texts have no tokens after BOS to collect activations from.")
+    n_docs = int(doc[-1]) + 1  # rows are in document order
+    lengths = lengths[:n_docs].clone()
+    lengths[-1] = int(pos[-1]) + 1  # the last document may have been cut by max_tokens
+    return ActivationSet(acts.contiguous(), tokens[:n_docs], lengths, doc, pos, hook_name, lm.spec)
 
 
-class _Captured(Exception):
-    """Raised by the capturing hook: the rest of the forward pass is not needed."""
+def docs_within(lengths: torch.Tensor, max_tokens: int) -> int:
+    """How many leading documents (lengths [n_docs], BOS included) collect_activations reads to
+    keep max_tokens rows: the last of them may be cut; all of them if they have fewer rows."""
+    rows = (lengths - 1).clamp(min=0).cumsum(0)  # [n_docs] rows kept up to each document
+    return min(len(lengths), int(torch.searchsorted(rows, max_tokens)) + 1)
 
 
-def _read_hook(lm, tokens: torch.Tensor, hook_name: str) -> torch.Tensor:
-    """The activation at hook_name, without running the layers after it."""
-    seen = []
+def stop_layer(hook_name: str, n_layers: int) -> int | None:
+    """The block before which a forward pass can end once hook_name has been read: the hook's
+    layer + 1, 0 for the embeddings, None (run to the end) for the last block and the final norm."""
+    layer = layer_of(hook_name)
+    if layer is None:
+        return 0 if hook_name in ("hook_embed", "hook_pos_embed") else None
+    return layer + 1 if layer + 1 < n_layers else None
 
-    def capture(act, point):
-        seen.append(act.detach().float())
-        raise _Captured
 
-    try:
-        with lm.hooks([(hook_name, capture)]):
-            lm(tokens)
-    except _Captured:
-        pass
-    if not seen:
+def _read_hook(lm, tokens: torch.Tensor, hook_name: str, stop: int | None) -> torch.Tensor:
+    """The activation at hook_name, without running the blocks after it."""
+    _, cache = lm.run_with_cache(tokens, names=[hook_name], stop_at_layer=stop)
+    if hook_name not in cache:
         raise ValueError(f"The forward pass never reached {hook_name}.")
-    return seen[0]
+    return cache[hook_name].float()
 
 
 def split(data: ActivationSet, fraction: float) -> tuple[ActivationSet, ActivationSet]:

@@ -94,15 +94,14 @@ def feature_stats(F: FeatureActs, d_vocab: int) -> FeatureStats:
 def attribute_token_ids(lm, groups: dict[str, tuple[str, ...]]) -> dict[str, np.ndarray]:
     """Attribute -> ids of the single tokens that spell its words: " red", "red" and "Red"."""
     out = {}
-    unk = getattr(lm.tokenizer, "unk_token_id", None)
     for attribute, words in groups.items():
         ids = set()
         for word in words:
             bare = word.strip()
             for form in {word, bare, bare[:1].upper() + bare[1:]}:
-                tok = lm.to_tokens(form, prepend_bos=False)[0].tolist()
-                if len(tok) == 1 and tok[0] != unk:
-                    ids.add(tok[0])
+                token_id = lm.single_token_id(form)  # None: several tokens, or unknown
+                if token_id is not None:
+                    ids.add(token_id)
         out[attribute] = np.array(sorted(ids), dtype=np.int64)
     return out
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from core.interp.sae import SAE
-from core.interp.sae_data import ActivationSet, torch_threads
+from core.interp.sae_data import ActivationSet
 from core.interp.sae_features import (
     FeatureActs,
     FeatureStats,
@@ -69,14 +69,12 @@ class Report:
 
 def report(sae: SAE, heldout: ActivationSet, attributes: dict[str, np.ndarray], d_vocab: int, *,
            lm=None, splice_tokens: tuple[torch.Tensor, torch.Tensor] | None = None,
-           threshold: float = 0.9, threads: int | None = 1) -> Report:
+           threshold: float = 0.9) -> Report:
     """Evaluate sae on held-out activations; with lm and splice_tokens also the spliced losses."""
-    with torch_threads(threads):
-        F = feature_acts(sae, heldout.acts, heldout.token_ids)
-        labels, match = best_attribute(F, attributes)
-        splice = None
-        if lm is not None and splice_tokens is not None:
-            splice = splice_losses(lm, sae, *splice_tokens)
-        return Report(reconstruction(sae, heldout.acts), F, feature_stats(F, d_vocab),
-                      ground_truth_matches(F, attributes, threshold=threshold), labels, match,
-                      splice)
+    F = feature_acts(sae, heldout.acts, heldout.token_ids)
+    labels, match = best_attribute(F, attributes)
+    splice = None
+    if lm is not None and splice_tokens is not None:
+        splice = splice_losses(lm, sae, *splice_tokens)
+    return Report(reconstruction(sae, heldout.acts), F, feature_stats(F, d_vocab),
+                  ground_truth_matches(F, attributes, threshold=threshold), labels, match, splice)

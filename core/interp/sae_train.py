@@ -23,8 +23,8 @@ Other details that matter in practice:
 - Dead features (silent for dead_window steps) are resampled a few times (resample_at): each is
   pointed at an input the SAE reconstructs badly, with a small encoder weight, and its Adam state
   is reset ("Towards Monosemanticity", 2023).
-- The backward pass is written by hand (five matrix products) and the products run in bfloat16,
-  which this CPU does several times faster than float32; the weights stay float32.
+- The backward pass is written by hand (five matrix products, see sae_loss) and the products run
+  in bfloat16, which this CPU does several times faster than float32; the weights stay float32.
 
 The metrics: MSE (|x - x_hat|^2 per token, raw scale); explained variance, 1 - MSE / variance of x,
 where 1 is perfect; L0, the number of active features per token; the dead fraction; and, best of
@@ -41,8 +41,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from core.interp.sae import SAE, SAEConfig, sparsify
-from core.interp.sae_data import torch_threads
+from core.interp.sae import SAE, SAEConfig
+from core.interp.sae_loss import manual_gradients
 from core.interp.sae_splice import SpliceLosses
 
 
@@ -66,7 +66,6 @@ class TrainConfig:
     normalize: bool = True
     log_every: int = 20  # steps between TrainPoints (and progress calls)
     eval_every: int = 5  # TrainPoints between spliced-loss evaluations (when an evaluator is given)
-    threads: int | None = 1  # CPU threads while training (None: as set); see sae_data.torch_threads
 
 
 @dataclass(frozen=True)
@@ -79,13 +78,6 @@ class TrainPoint:
     l0: float
     dead_fraction: float
     splice: SpliceLosses | None = None
-
-
-def explained_variance(x: torch.Tensor, x_hat: torch.Tensor) -> float:
-    """1 - sum |x - x_hat|^2 / sum |x - mean(x)|^2 over a batch [n, d]."""
-    residual = (x - x_hat).pow(2).sum()
-    total = (x - x.mean(0)).pow(2).sum()
-    return float(1 - residual / total)
 
 
 class SAETrainer:
@@ -104,11 +96,8 @@ class SAETrainer:
             | None = None, evaluate: Callable[[SAE], SpliceLosses] | None = None) -> SAETrainer:
         """Train for config.steps steps. progress(trainer, point) is called every log_every steps
         and may return False to stop early; evaluate(sae) adds spliced losses every eval_every logs.
-        If progress raises (a page being interrupted), call finish() to keep what was learned."""
-        with torch_threads(self.config.threads):
-            return self._fit(acts, progress, evaluate)
-
-    def _fit(self, acts, progress, evaluate) -> SAETrainer:
+        If progress raises (a page being interrupted), call finish() to keep what was learned.
+        Runs on the thread count torch is set to (the app sets it once, in ui.models)."""
         self._start(acts)
         c = self.config
         self.stopped_ = False
@@ -242,60 +231,6 @@ class SAETrainer:
                 if key in state:
                     state[key][index] = 0.0
         self._since_fired[dead] = 0
-
-
-@torch.no_grad()
-def manual_gradients(sae: SAE, x: torch.Tensor, l1: float, *, bf16: bool = True,
-                     full_stats: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
-    """Gradients of the training loss for a batch x [batch, d_in], written out by hand.
-
-    With err = x_hat - x, B the batch size and n_i = |W_dec[i]|: dL/dx_hat = 2 err / B;
-    dL/df = dL/dx_hat W_dec^T + l1 n / B; dL/dpre = dL/df where f > 0, else 0;
-    dL/dW_dec[i] = f[:, i]^T dL/dx_hat + (l1 / B) (sum of f[:, i]) W_dec[i] / n_i;
-    dL/dW_enc = (x - b_dec)^T dL/dpre; dL/db_enc = sum dL/dpre; dL/db_dec = sum dL/dx_hat -
-    dL/db_enc W_enc^T. (tests/unit/test_sae_train.py checks them against autograd.) Stats: which
-    features fired, and with full_stats the loss, MSE, explained variance and L0 of the batch.
-    """
-    dt = torch.bfloat16 if bf16 else torch.float32
-    B = x.shape[0]
-    norms = sae.W_dec.norm(dim=1)  # [d_sae]
-    W_enc, W_dec = sae.W_enc.to(dt), sae.W_dec.to(dt)  # [d_in, d_sae], [d_sae, d_in]
-    xc = (x - sae.b_dec).to(dt)  # [batch, d_in]
-    pre = torch.addmm(sae.b_enc.to(dt), xc, W_enc)  # [batch, d_sae]
-    if sae.cfg.architecture == "relu":
-        f = pre.relu_()  # [batch, d_sae], in place: pre is not needed again
-    else:
-        f = sparsify(pre, sae.cfg, norms.to(dt))
-    x_hat = (f @ W_dec).float() + sae.b_dec  # [batch, d_in]
-    err = x_hat - x
-    g_xhat = (2.0 / B) * err  # [batch, d_in]
-    g_xhat_dt = g_xhat.to(dt)
-    g_f = torch.addmm((l1 / B * norms).to(dt), g_xhat_dt, W_dec.T)  # [batch, d_sae]
-    g_pre = torch.ops.aten.threshold_backward(g_f, f, 0)  # zero where f == 0
-    g_b_enc = g_pre.sum(0, dtype=torch.float32)  # [d_sae]
-    f_sum = f.sum(0, dtype=torch.float32)  # [d_sae]
-    g_W_dec = (f.T @ g_xhat_dt).float()  # [d_sae, d_in]
-    if l1:
-        g_W_dec += (l1 / B) * (f_sum / norms.clamp(min=1e-8))[:, None] * sae.W_dec
-    grads = {
-        "W_enc": (xc.T @ g_pre).float(),  # [d_in, d_sae]
-        "b_enc": g_b_enc,
-        "W_dec": g_W_dec,
-        "b_dec": g_xhat.sum(0) - g_b_enc @ sae.W_enc.T,  # [d_in]
-    }
-    stats = {"fired": f_sum > 0}  # f >= 0, so a feature fired iff its column sum is positive
-    if full_stats:
-        mse = float(err.pow(2).sum(1).mean())
-        stats.update(loss=mse + l1 * float(f_sum @ norms) / B, mse=mse, ev=explained_variance(x, x_hat),
-                     l0=float(torch.count_nonzero(f)) / B)
-    return grads, stats
-
-
-def training_loss(sae: SAE, x: torch.Tensor, l1: float) -> torch.Tensor:
-    """The same loss through autograd: the reference for manual_gradients."""
-    f = sae.encode(x)
-    mse = (sae.decode(f) - x).pow(2).sum(1).mean()
-    return mse + l1 * (f * sae.W_dec.norm(dim=1)).sum(1).mean()
 
 
 def sweep_configs(base: TrainConfig, values: list[float]) -> list[TrainConfig]:

@@ -2,24 +2,47 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
+from safetensors.torch import save
 
+from core.bundled.datasets import corpus_texts
+from core.interp.sae import SAE, SAEConfig
 from core.interp.sae_train import SAETrainer, TrainConfig
 from core.models import ModelLoadError, act_name, load_model
-from tests.app.helpers import open_page, texts
-from ui.sae_controls import Experiment, activations
+from tests.app.helpers import ROOT, open_page, texts
+from ui.sae_controls import MAX_FLOATS, Experiment, activations, corpus, read_activations
 
 SMALL = {"sae_steps": "100", "sae_docs": "500", "sae_expansion": "2x", "sae_l1": "1.0", "sae_lr": "0.005"}
+BUNDLED_WEIGHTS = ROOT / "assets" / "bundled" / "model.safetensors"
+
+
+def require_bundled(weights: Path = BUNDLED_WEIGHTS, load=load_model) -> None:
+    """Skip only when the checkpoint is absent; a present one that fails to load fails the test."""
+    if not weights.is_file():
+        pytest.skip(f"the bundled model is not built yet: {weights} is missing")
+    load()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def bundled_model():
-    try:
-        load_model()
-    except ModelLoadError as err:
-        pytest.skip(f"the bundled model is not built yet: {err}")
+    require_bundled()
+
+
+def test_only_a_missing_checkpoint_skips(tmp_path):
+    with pytest.raises(pytest.skip.Exception):
+        require_bundled(tmp_path / "model.safetensors")
+    broken = tmp_path / "model.safetensors"
+    broken.write_bytes(b"not weights")
+
+    def load():
+        raise ModelLoadError("the checkpoint does not load")
+
+    with pytest.raises(ModelLoadError):  # a load error is a failure, not a skip
+        require_bundled(broken, load)
 
 
 def _train(query: dict):
@@ -108,7 +131,7 @@ def test_a_run_interrupted_mid_training_is_kept_as_it_was():
     # What a Stop click leaves behind: a trainer whose fit() was cut short by the rerun.
     lm = load_model()
     exp = Experiment(act_name("resid_post", 1), 500, TrainConfig(expansion=2, steps=300, batch_size=256))
-    train, _ = activations.__wrapped__(lm, lm.spec, exp.hook_name, exp.n_docs)
+    train, _ = activations(lm, lm.spec, exp.hook_name, exp.n_docs)
     trainer = SAETrainer(exp.config, hook_name=exp.hook_name, model_spec=lm.spec)
 
     def interrupted(trainer, point):
@@ -121,3 +144,55 @@ def test_a_run_interrupted_mid_training_is_kept_as_it_was():
     assert "Training was stopped at step 20;" in page
     assert re.search(r"It found \d+ of 11 known attributes", page)
     assert "sae_live" not in at.session_state
+
+
+def test_corpus_settings_above_the_cap_share_one_cache_entry_and_the_page_says_so():
+    lm = load_model()
+    cap = MAX_FLOATS // lm.cfg.d_model  # 125,000 activations of width 128
+    _, lengths = lm.tokenize_batch(corpus_texts(6250, seed=0))
+    rows = (lengths - 1).cumsum(0)
+    needed = int((rows < cap).sum()) + 1  # documents read until the cap is reached
+    assert 2500 < needed < 3750  # 2,000 documents fit; 3,000 (the default) and 5,000 do not
+    small, default, large = (corpus(lm, lm.spec, n) for n in (2000, 3000, 5000))
+    assert (small.n_texts, small.n_tokens, small.capped) == (2500, int(rows[2499]), False)
+    assert (default.n_texts, default.n_tokens, default.capped) == (needed, cap, True)
+    assert (large.n_texts, large.requested, large.capped) == (needed, 6250, True)
+    read_activations.clear()
+    hook = act_name("resid_post", 1)
+    first = activations(lm, lm.spec, hook, 3000)
+    assert activations(lm, lm.spec, hook, 5000) is first  # one cache entry, the model ran once
+    assert len(first[0]) + len(first[1]) == cap
+    assert int(first[1].lengths[-1]) == int(first[1].pos[-1]) + 1  # the cut document's real length
+    read_activations.clear()
+
+    at = open_page("app_pages/sae.py", timeout=180)
+    assert (f"Corpus capped at {cap:,} activations per hook on {lm.name} (64 MB of float32): the SAE "
+            f"reads the first {needed:,} of 3,750 generated documents") in texts(at)
+    at = open_page("app_pages/sae.py", query={"sae_docs": "2000"}, timeout=180)
+    assert f"Corpus: 2,500 generated documents, {int(rows[2499]):,} tokens" in texts(at)
+
+
+def _file(config: dict, tensors: dict | None = None) -> bytes:
+    tensors = tensors if tensors is not None else SAE(SAEConfig(128, 256)).tensors()
+    return save(tensors, metadata={"sae_config": json.dumps(config)})
+
+
+def test_crafted_uploads_are_explained_and_the_page_keeps_running():
+    hook = act_name("resid_post", 1)
+    good = {"d_in": 128, "d_sae": 256, "architecture": "relu", "k": 0, "hook_name": hook,
+            "model_spec": "bundled"}
+    header = json.dumps([1, 2]).encode()
+    cases = [
+        (len(header).to_bytes(8, "little") + header, "header is not a JSON object"),
+        (_file({**good, "d_sae": 10**9}), "W_dec has shape (256, 128), but d_in 128 and d_sae 1000000000"),
+        (_file({**good, "d_in": "128"}), "d_in should be int"),
+        (_file({**good, "hook_name": "blocks.1.mlp.hook_pre"}), "reads blocks.1.mlp.hook_pre with width 128"),
+        (_file({**good, "hook_name": "blocks.0.attn.hook_pattern"}), "this page's SAEs read the"),
+    ]
+    at = open_page("app_pages/sae.py", timeout=180)
+    for i, (raw, message) in enumerate(cases):
+        at.file_uploader(key="sae_upload").upload(f"crafted{i}.safetensors", raw).run(timeout=60)
+        assert not at.exception, [e.value for e in at.exception]
+        page = texts(at)
+        assert f"'crafted{i}.safetensors'" in page and message in page, page[-1500:]
+        assert "sae_run_result" not in at.session_state

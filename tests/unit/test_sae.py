@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from safetensors.torch import save
 
 from core.interp.sae import SAE, SAEConfig, perfect_sae
 from core.models import act_name, load_model
@@ -66,6 +69,76 @@ def test_load_refuses_files_that_are_not_saes(tmp_path):
 
     with pytest.raises(ValueError, match="config is missing"):
         SAE.load(save({"W_enc": torch.zeros(2, 2)}))
+
+
+def _crafted(header) -> bytes:
+    """A file with a hand-written safetensors header (and no tensor data)."""
+    text = json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text
+
+
+def _with_config(config, tensors=None) -> bytes:
+    tensors = tensors if tensors is not None else _random_sae().tensors()
+    return save(tensors, metadata={"sae_config": config if isinstance(config, str) else json.dumps(config)})
+
+
+GOOD = {"d_in": 16, "d_sae": 64, "architecture": "relu", "k": 0, "hook_name": "h", "model_spec": ""}
+
+
+CRAFTED = {
+    "header-list": (lambda: _crafted([1, 2, 3]), "header is not a JSON object"),
+    "metadata-string": (lambda: _crafted({"__metadata__": "sae"}), "__metadata__ is not a JSON object"),
+    "config-number": (lambda: _crafted({"__metadata__": {"sae_config": 5}}), "not a JSON string"),
+    "config-bad-json": (lambda: _crafted({"__metadata__": {"sae_config": "{not"}}), "not readable JSON"),
+    "header-too-long": (lambda: b"\xff" * 8 + b"{}", "header is cut short"),
+    "config-list": (lambda: _with_config([16, 64]), "config is not a JSON object"),
+    "d_in-string": (lambda: _with_config({**GOOD, "d_in": "16"}), "d_in should be int"),
+    "d_sae-float": (lambda: _with_config({**GOOD, "d_sae": 64.0}), "d_sae should be int"),
+    "d_in-bool": (lambda: _with_config({**GOOD, "d_in": True}), "d_in should be int"),
+    "hook-list": (lambda: _with_config({**GOOD, "hook_name": ["h"]}), "hook_name should be str"),
+    "d_sae-negative": (lambda: _with_config({**GOOD, "d_sae": -64}), "impossible sizes"),
+    "unknown-field": (lambda: _with_config({**GOOD, "extra": 1}), "unknown fields extra"),
+    "no-d_sae": (lambda: _with_config({"d_in": 16}), "lacks d_sae"),
+    "k-too-big": (lambda: _with_config({**GOOD, "architecture": "topk", "k": 65}), "TopK needs 0 < k"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_load_turns_every_crafted_file_into_a_clear_value_error(case):
+    make, message = CRAFTED[case]
+    with pytest.raises(ValueError, match=message):
+        SAE.load(make())
+
+
+def test_load_compares_config_and_tensor_shapes_before_allocating_anything(monkeypatch):
+    # A config claiming d_sae = 1e9 would allocate d_sae x d_in random weights if the SAE were
+    # built before the shapes were checked: building one at all fails this test.
+    def boom(self, cfg, seed=0):
+        raise AssertionError(f"an SAE of d_sae {cfg.d_sae} was built before checking the shapes")
+
+    huge = _with_config({**GOOD, "d_sae": 10**9})
+    narrow = _with_config({**GOOD, "d_in": 8}, {**_random_sae().tensors(), "W_dec": torch.zeros(64, 8),
+                                                "W_enc": torch.zeros(8, 64)})
+    monkeypatch.setattr(SAE, "__init__", boom)
+    with pytest.raises(ValueError, match=r"W_dec has shape \(64, 16\), but d_in 16 and d_sae "
+                                         r"1000000000 need \(1000000000, 16\)"):
+        SAE.load(huge)
+    with pytest.raises(ValueError, match=r"b_dec has shape \(16,\), but d_in 8"):
+        SAE.load(narrow)
+
+
+def test_load_refuses_weights_that_are_not_finite_floats():
+    tensors = _random_sae().tensors()
+    tensors["W_enc"][3, 5] = float("nan")
+    with pytest.raises(ValueError, match="W_enc contains NaN or infinite values"):
+        SAE.load(_with_config(GOOD, tensors))
+    tensors = {**_random_sae().tensors(), "b_dec": torch.zeros(16, dtype=torch.int32)}
+    with pytest.raises(ValueError, match="b_dec holds torch.int32, not floats"):
+        SAE.load(_with_config(GOOD, tensors))
+    missing = {k: v for k, v in _random_sae().tensors().items() if k != "b_enc"}
+    with pytest.raises(ValueError, match="lacks b_enc"):
+        SAE.load(_with_config(GOOD, missing))
+    assert SAE.load(_with_config(GOOD)).cfg == SAEConfig(**GOOD)  # the same file, intact, loads
 
 
 def test_topk_keeps_exactly_k_features():

@@ -10,7 +10,7 @@ from scipy import sparse
 from sklearn.metrics import roc_auc_score
 
 from core.interp.sae import SAE, SAEConfig
-from core.interp.sae_data import ActivationSet, collect_activations, split
+from core.interp.sae_data import ActivationSet, collect_activations, docs_within, split
 from core.interp.sae_features import (
     FeatureActs,
     attribute_token_ids,
@@ -49,6 +49,69 @@ def test_collected_activations_are_the_cached_ones_without_bos_and_padding(lm):
     # rows of a document are consecutive and in position order (top_contexts relies on it)
     first = torch.searchsorted(data.doc, data.doc)
     assert torch.equal(data.pos, data.pos[first] + torch.arange(len(data)) - first)
+
+
+def test_a_document_cut_by_max_tokens_has_the_length_that_was_kept(lm):
+    hook = act_name("resid_post", 0)
+    tokens, lengths = lm.tokenize_batch(TEXTS)
+    rows = (lengths - 1).cumsum(0)  # rows kept up to each document
+    cap = int(rows[2]) + 3  # three rows into the fourth document (which has more)
+    assert lengths[3] - 1 > 3
+    data = collect_activations(lm, TEXTS, hook, batch_size=2, max_tokens=cap)
+    assert len(data) == cap and data.tokens.shape[0] == 4
+    assert data.lengths.tolist() == [*lengths[:3].tolist(), 4]  # BOS + the 3 positions kept
+    assert int(data.pos[-1]) == 3 and int(data.doc[-1]) == 3
+    assert (data.pos < data.lengths[data.doc]).all()
+    # the feature dashboard reads windows up to lengths - 1: every context must stay in range
+    F = _acts({0: np.ones(cap)}, cap, 1, data.token_ids)
+    vocab = [f"t{i}" for i in range(lm.cfg.d_vocab)]
+    last = top_contexts(F, 0, data, vocab, k=cap, before=2, after=3)[-1]
+    assert last.tokens == tuple(vocab[i] for i in tokens[3, 1:4].tolist()) and last.center == 2
+    assert last.acts == (1.0, 1.0, 1.0)
+    # split keeps the cut length with its document
+    assert split(data, 0.5)[1].lengths[-1] == 4
+
+
+def test_docs_within_counts_the_documents_a_token_cap_reads():
+    lengths = torch.tensor([6, 6, 6, 1, 6])  # 5, 5, 5, 0, 5 rows after BOS
+    assert [docs_within(lengths, m) for m in (1, 5, 6, 10, 11, 15, 16, 20, 99)] == [1, 1, 2, 2, 3, 3, 5, 5, 5]
+
+
+@pytest.mark.parametrize(("hook", "stop"), [
+    ("hook_embed", 0), ("blocks.0.hook_resid_pre", 1),
+    ("blocks.0.hook_resid_post", 1), ("blocks.0.hook_mlp_out", 1), ("blocks.1.hook_attn_out", None),
+    ("blocks.1.hook_resid_post", None), ("ln_final.hook_normalized", None),
+])
+def test_activations_are_read_with_the_forward_pass_stopped_after_the_hook(lm, hook, stop, monkeypatch):
+    calls = []
+    full = lm.run_with_cache
+
+    def spy(tokens, names=None, **kwargs):
+        calls.append((names, kwargs.get("stop_at_layer")))
+        return full(tokens, names=names, **kwargs)
+
+    monkeypatch.setattr(lm, "run_with_cache", spy)
+    data = collect_activations(lm, TEXTS, hook, batch_size=4)
+    assert calls == [([hook], stop), ([hook], stop)]  # two batches, each stopped after the hook
+    monkeypatch.undo()
+    tokens, _ = lm.tokenize_batch(TEXTS)
+    _, cache = lm.run_with_cache(tokens, names=[hook])
+    assert torch.allclose(data.acts, cache[hook][data.doc, data.pos], atol=1e-5)
+
+
+def test_hooks_without_one_vector_per_token_are_refused(lm):
+    for hook in ("hook_pos_embed", "blocks.0.attn.hook_pattern"):  # [1, pos, d]; [batch, head, q, k]
+        with pytest.raises(ValueError, match="not a \\[batch, pos, d\\] activation"):
+            collect_activations(lm, TEXTS, hook)
+
+
+def test_attribute_tokens_come_from_the_models_single_token_rule():
+    class FakeLM:  # single_token_id decides what is one token (here: a made-up vocabulary)
+        def single_token_id(self, word):
+            return {" red": 7, "Red": 8, "blue": 9}.get(word)
+
+    ids = attribute_token_ids(FakeLM(), {"colours": (" red", " blue", " mauve")})
+    assert ids["colours"].tolist() == [7, 8, 9]
 
 
 def test_split_keeps_whole_documents(lm):

@@ -3,21 +3,21 @@ features are resampled, and the spliced cross-entropy behaves."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from core.interp.sae import SAE, SAEConfig, perfect_sae
-from core.interp.sae_data import synthetic_activations, torch_threads
-from core.interp.sae_features import max_cosine
+from core.interp.sae_data import collect_activations, split, synthetic_activations
+from core.interp.sae_features import attribute_token_ids, max_cosine
+from core.interp.sae_loss import manual_gradients, training_loss
+from core.interp.sae_report import report
 from core.interp.sae_splice import splice_losses
-from core.interp.sae_train import (
-    SAETrainer,
-    TrainConfig,
-    manual_gradients,
-    sweep_configs,
-    training_loss,
-)
+from core.interp.sae_train import SAETrainer, TrainConfig, sweep_configs
 from core.models import act_name, load_model
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _sae(arch: str, seed: int = 0) -> SAE:
@@ -57,23 +57,28 @@ def test_bfloat16_gradients_point_the_same_way():
         assert cos > 0.99, (name, cos)
 
 
-@pytest.fixture
-def one_thread():
-    """For the tests that drive the trainer's steps directly (fit() sets its own threads)."""
-    with torch_threads(1):
-        yield
+def test_the_sae_code_never_changes_the_process_thread_count(tiny_model_dir, monkeypatch):
+    # torch's thread count is process-wide: the app sets it once (ui.models); a request that
+    # switched it would change every other session's forward passes too.
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))
+    lm = load_model(str(tiny_model_dir("gpt2")))
+    texts = ["the cat sat on the mat .", "Mary gave a red ball to John", "the dog ran home"] * 4
+    hook = act_name("resid_post", 0)
+    train, heldout = split(collect_activations(lm, texts, hook), 0.7)
+    trainer = SAETrainer(TrainConfig(expansion=2, steps=20, batch_size=16, log_every=10),
+                         hook_name=hook).fit(train.acts)
+    r = report(trainer.sae_, heldout, attribute_token_ids(lm, {"colours": (" red",)}), lm.cfg.d_vocab,
+               lm=lm, splice_tokens=lm.tokenize_batch(texts[:2]))
+    assert calls == []
+    assert trainer.steps_done_ == 20 and r.recon.l0 >= 0 and r.splice is not None
 
 
-def test_torch_threads_sets_and_restores_the_thread_count():
-    before = torch.get_num_threads()
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1
-        with torch_threads(1):  # nested users: the outer one restores
-            pass
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with torch_threads(None):
-        assert torch.get_num_threads() == before
+def test_sae_modules_stay_within_the_size_limit():
+    # docs/CONTRIBUTING.md: core modules of at most ~300 lines (sae_loss was split off sae_train)
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "core" / "interp").glob("sae*.py")}
+    assert {"sae.py", "sae_train.py", "sae_loss.py", "sae_data.py"} <= set(sizes)
+    assert max(sizes.values()) <= 300, sizes
 
 
 @pytest.mark.parametrize(("arch", "settings"), [("relu", {"l1_coefficient": 2.0, "steps": 1000}),
@@ -104,7 +109,7 @@ def test_normalisation_is_folded_back_so_the_sae_reads_raw_activations():
 
 
 @pytest.mark.parametrize("arch", ["relu", "topk"])
-def test_dead_features_are_resampled_towards_badly_reconstructed_inputs(arch, one_thread):
+def test_dead_features_are_resampled_towards_badly_reconstructed_inputs(arch):
     data = synthetic_activations(5000, 16, 32, seed=2)
     trainer = SAETrainer(TrainConfig(expansion=4, steps=10, batch_size=256, architecture=arch, k=8))
     trainer._start(data.acts)
