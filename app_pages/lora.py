@@ -6,7 +6,7 @@ import streamlit as st
 from core.interp import behaviour_diff, finetune, finetune_tasks, forgetting, lora_diff
 from ui.lora_adapter import downloads, loader
 from ui.lora_controls import settings_form
-from ui.lora_train import current_result, recover_interrupted, run_summary, train_live
+from ui.lora_train import current_result, memory_note, recover_interrupted, run_summary, train_live
 from ui.lora_views import behaviour_tab, forgetting_tab, weights_tab, what_to_notice
 from ui.models import current_model
 from ui.page import how_it_is_computed, page_header
@@ -54,6 +54,7 @@ if result.settings is not None and settings is not None and result.settings != s
 st.subheader(f"What {len(result.runs)} fine-tuned cop{'y' if len(result.runs) == 1 else 'ies'} learned")
 st.caption(result.settings.describe() if result.settings else "A loaded adapter.")
 st.dataframe(run_summary(result), hide_index=True)
+st.caption(f":material/memory: {memory_note(lm)}")
 
 if lm.is_bundled:
     st.markdown(what_to_notice(lm, result))

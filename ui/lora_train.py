@@ -3,6 +3,10 @@
 Pressing Stop (or touching any other control) makes Streamlit rerun the script, which interrupts
 the training loop at its next progress update. The fine-tuners are kept in session state while they
 run, so the next run of the script keeps what they learned so far instead of losing it.
+
+Every run holds a whole copy of the model in session state, so the page keeps few of them: the runs
+of the last press of Train (at most MAX_RUNS, a loaded adapter included), and only while their
+copies fit COPY_BUDGET_BYTES. Earlier runs keep only their forgetting curves (LOG_KEY).
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from core.interp.finetune import FineTuner, Progress
+from core.interp.finetune import (  # COPY_BUDGET_BYTES: all kept copies, with one's training state
+    COPY_BUDGET_BYTES,
+    FineTuner,
+    MemoryBudgetError,
+    Progress,
+    check_copy_budget,
+    model_bytes,
+)
 from core.interp.finetune_tasks import Task, make_task
 from core.interp.forgetting import SKILL_LABELS, SkillSuite, summarize
 from ui.charts.lora import loss_chart
@@ -24,7 +35,7 @@ from ui.page import show_problem
 RESULT_KEY, LIVE_KEY, LOG_KEY = "lora_result", "lora_live", "lora_log"
 UPDATE_S = 0.3  # at most this often the live status is redrawn
 MAX_LOG = 8
-FULL_FT_BUDGET_BYTES = 1.5e9  # full FT holds weights, gradients and two Adam moments: 16 bytes a parameter
+MAX_RUNS = 3  # fine-tuned copies kept in session state (each is a whole model)
 
 
 @dataclass
@@ -73,29 +84,54 @@ def _skills_line(skills: dict[str, float]) -> str:
     return " · ".join(f"{SKILL_LABELS[k]} {v:.2f}" for k, v in skills.items() if v == v)
 
 
-def train_live(lm, settings: Settings) -> LoraResult:
-    """Fine-tune one copy per method in settings, with live progress; also stored in RESULT_KEY."""
+def memory_note(lm) -> str:
+    """What the page keeps in memory, said on the page."""
+    return (f"Each fine-tuned copy holds a whole copy of the model ({model_bytes(lm) / 1e6:,.1f} MB here), "
+            f"so this page keeps at most {MAX_RUNS} of them, those of the last press of **Train** (a loaded "
+            f"adapter included), within {COPY_BUDGET_BYTES / 1e9:.1f} GB. Earlier runs keep only their "
+            "forgetting curves.")
+
+
+def _affordable(lm, configs: dict) -> dict:
+    """The configs whose copies fit the budget one after the other (at most MAX_RUNS); a message
+    for each refused one."""
+    kept, held = {}, 0
+    for label, cfg in configs.items():
+        if len(kept) == MAX_RUNS:
+            show_problem(f"{label} was not trained: this page keeps at most {MAX_RUNS} fine-tuned copies.")
+            continue
+        try:
+            check_copy_budget(lm, cfg.method, COPY_BUDGET_BYTES, held)
+        except MemoryBudgetError as err:
+            show_problem(f"{label} was not trained. {err} LoRA and IA3 copy the weights once and train only "
+                         "small adapters; full fine-tuning needs four times the model's size.")
+            continue
+        kept[label] = cfg
+        held += model_bytes(lm)  # what stays once it has trained (gradients and moments are freed)
+    return kept
+
+
+def train_live(lm, settings: Settings) -> LoraResult | None:
+    """Fine-tune one copy per method in settings, with live progress; also stored in RESULT_KEY.
+
+    The previous result's copies are let go first; None if no copy fits the memory budget."""
     task = make_task(settings.task, seed=settings.lora.seed)
+    configs = _affordable(lm, settings.configs())
+    if not configs:
+        return None
+    st.session_state.pop(RESULT_KEY, None)  # the last result's copies go before new ones are made
     suite = SkillSuite.build(lm, task, seed=settings.lora.seed)
     result = LoraResult(settings, lm.spec, task, suite)
-    configs = settings.configs()
-    need = 16 * lm.cfg.n_params
-    full = [k for k, c in configs.items() if c.method == "full"]
-    if full and need > FULL_FT_BUDGET_BYTES:
-        show_problem(f"Full fine-tuning of {lm.name} would need about {need / 1e9:.1f} GB of memory "
-                     "(weights, gradients and Adam's two moments), more than this app allows; LoRA and "
-                     "IA3 only train small adapters, so they run.")
-        configs = {k: c for k, c in configs.items() if k not in full}
     total = sum(c.steps for c in configs.values())
     with st.status("Fine-tuning private copies of the model (the shared one never changes)...",
                    expanded=True) as status:
         st.button("Stop", key="lora_stop", icon=":material/stop_circle:",
                   help="Stop now and keep what was learned so far.")
         bar, line, chart = st.progress(0.0), st.empty(), st.empty()
-        done_before, last = 0, {"t": 0.0}
+        done_before, last, held = 0, {"t": 0.0}, 0
         st.session_state[LIVE_KEY] = result
         for label, cfg in configs.items():
-            tuner = FineTuner(cfg)
+            tuner = FineTuner(cfg, max_bytes=COPY_BUDGET_BYTES - held)
             result.runs[label] = tuner
 
             def progress(p: Progress, label=label, tuner=tuner, before=done_before) -> None:
@@ -112,6 +148,7 @@ def train_live(lm, settings: Settings) -> LoraResult:
 
             tuner.fit(lm, task, suite, callback=progress)
             done_before += cfg.steps
+            held += model_bytes(lm)
         st.session_state.pop(LIVE_KEY, None)
         seconds = sum(r.seconds_ for r in result.runs.values())
         status.update(label=f"Fine-tuned {len(configs)} copies in {seconds:.1f} s: {settings.describe()}",
@@ -119,6 +156,17 @@ def train_live(lm, settings: Settings) -> LoraResult:
     st.session_state[RESULT_KEY] = result
     _log(result)
     return result
+
+
+def make_room(lm, result: LoraResult | None, keep_out: str, need: int) -> tuple[list[str], float]:
+    """Which runs of result (oldest first; `keep_out` is being replaced) must go so that one more copy
+    needing `need` bytes fits, and the bytes then left for it: at most MAX_RUNS copies in the budget."""
+    others = [k for k in (result.runs if result else ()) if k != keep_out]
+    size = model_bytes(lm)
+    drop = []
+    while others and (len(others) + 1 > MAX_RUNS or len(others) * size + need > COPY_BUDGET_BYTES):
+        drop.append(others.pop(0))
+    return drop, COPY_BUDGET_BYTES - len(others) * size
 
 
 def current_result(lm) -> LoraResult | None:

@@ -16,16 +16,21 @@ usual next-token loss on rows of 64 tokens packed from the task's documents; wit
 share of every batch is original corpus text instead, a classic defence against forgetting.
 Matrix products run in bfloat16 (autocast), several times faster on this CPU; weights stay float32.
 
-The shared model is never touched: training runs on a deep copy (`lm.copy`), and PEFT's layers are
-injected into that copy, which is then wrapped as a new HookedLM (our hooks must sit on the modules
-PEFT put in place). Every `eval_every` steps the `SkillSuite` (core.interp.forgetting) measures the
-model's old skills, which gives the forgetting curves.
+The shared model is never touched: training runs on a deep copy (`lm.detached_model`), and PEFT's
+layers are injected into that copy, which is then wrapped as a new HookedLM (our hooks must sit on
+the modules PEFT put in place) with a spec of its own ("bundled+lora#3f2a..."), so nothing cached
+for the base model is ever mistaken for the tuned one. A copy costs a whole model's memory (full
+fine-tuning also holds a gradient and Adam's two moments per weight while it trains): the size is
+checked against a budget before any copy is made. Every `eval_every` steps the `SkillSuite`
+(core.interp.forgetting) measures the model's old skills, which gives the forgetting curves.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +46,7 @@ from core.interp.forgetting import SkillSuite, pack_rows
 from core.models.loading import wrap
 
 METHODS = {"lora": "LoRA", "ia3": "IA3", "full": "Full fine-tuning"}
+COPY_BUDGET_BYTES = 1_500_000_000  # default limit for a copy and its training state (the page: all it keeps)
 ROLES = {"attn_qkv": "attention q, k, v", "attn_out": "attention output", "mlp_in": "MLP in",
          "mlp_out": "MLP out"}
 
@@ -113,18 +119,66 @@ def peft_config(lm, cfg: FinetuneConfig):
                      fan_in_fan_out=fan_in_fan_out)
 
 
-def adapted_copy(lm, cfg: FinetuneConfig, seed: int = 0):
-    """(HookedLM over a private copy with fresh adapters, PeftModel or None for full FT)."""
+class MemoryBudgetError(ValueError):
+    """A copy of the model would not fit the memory budget; the message says by how much."""
+
+
+def model_bytes(lm) -> int:
+    """Bytes of the model's parameters and buffers: what one deep copy of it allocates."""
+    tensors = {id(t): t for t in itertools.chain(lm.model.parameters(), lm.model.buffers())}
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def copy_bytes(lm, method: str) -> int:
+    """Bytes a fine-tuned copy needs while it trains: the copied weights and buffers, plus, for full
+    fine-tuning, a gradient and Adam's two moments for every parameter. A LoRA or IA3 adapter and
+    its optimizer state are a few percent at most, and left out."""
+    size = model_bytes(lm)
+    if method == "full":
+        params = {id(p): p for p in lm.model.parameters()}.values()
+        size += 3 * sum(p.numel() * p.element_size() for p in params)
+    return size
+
+
+def check_copy_budget(lm, method: str, max_bytes: float | None = COPY_BUDGET_BYTES,
+                      held_bytes: int = 0) -> int:
+    """The bytes a `method` copy of lm needs; raises MemoryBudgetError if, next to `held_bytes`
+    already taken by other copies, it would exceed max_bytes (None: no limit)."""
+    need = copy_bytes(lm, method)
+    if max_bytes is not None and held_bytes + need > max_bytes:
+        held = f" next to the {held_bytes / 1e9:.2f} GB of copies already kept" if held_bytes else ""
+        what = ("weights, gradients and Adam's two moments" if method == "full"
+                else "a whole copy of its weights")
+        raise MemoryBudgetError(
+            f"{METHODS.get(method, method)} of {lm.name} would need about {need / 1e9:.2f} GB ({what})"
+            f"{held}, more than this app allows ({max_bytes / 1e9:.2f} GB).")
+    return need
+
+
+def copy_spec(lm, what: str) -> str:
+    """A spec of its own for a tuned copy of lm, e.g. "bundled+lora#1f3a9c0e": caches keyed on spec
+    (st.cache_data(_lm, spec)) must never return the base model's results for it, or another run's."""
+    return f"{lm.spec}+{what}#{uuid.uuid4().hex[:8]}"
+
+
+def adapted_copy(lm, cfg: FinetuneConfig, seed: int = 0,
+                 max_bytes: float | None = COPY_BUDGET_BYTES):
+    """(HookedLM over a private copy with fresh adapters, PeftModel or None for full FT).
+
+    Raises MemoryBudgetError, before copying anything, if the copy would need more than max_bytes."""
+    check_copy_budget(lm, cfg.method, max_bytes)
+    model = lm.detached_model()
+    spec, name = copy_spec(lm, cfg.method), f"{lm.name} + {METHODS[cfg.method]}"
     if cfg.method == "full":
-        return lm.copy(trainable=True), None
-    peft_model = get_peft_model(lm.detached_model(), peft_config(lm, cfg))
+        model.requires_grad_(True)
+        return wrap(model, lm.tokenizer, spec=spec, name=name, is_bundled=lm.is_bundled), None
+    peft_model = get_peft_model(model, peft_config(lm, cfg))
     gen = torch.Generator().manual_seed(seed)  # LoRA's A is random (B = 0): redrawn from our own
     for module in peft_model.modules():  # generator, as PEFT draws it, so no global RNG is touched
         if isinstance(module, LoraLayer):
             for A in module.lora_A.values():
                 torch.nn.init.kaiming_uniform_(A.weight, a=math.sqrt(5), generator=gen)
-    tuned = wrap(peft_model.base_model.model, lm.tokenizer, spec=lm.spec,
-                 name=f"{lm.name} + {METHODS[cfg.method]}", is_bundled=lm.is_bundled)
+    tuned = wrap(peft_model.base_model.model, lm.tokenizer, spec=spec, name=name, is_bundled=lm.is_bundled)
     return tuned, peft_model
 
 
@@ -139,11 +193,13 @@ class FineTuner:
     losses_ (training loss per step), history_ [(step, skills)], steps_done_, seconds_,
     n_trainable_. They are filled in as training goes, so a run interrupted by the user (the
     callback returns False, or raises) keeps what it learned so far; finished_ says whether it ran
-    every step.
+    every step. fit raises MemoryBudgetError, before copying anything, if the copy and its training
+    state would need more than max_bytes (None: no limit).
     """
 
-    def __init__(self, config: FinetuneConfig):
+    def __init__(self, config: FinetuneConfig, max_bytes: float | None = COPY_BUDGET_BYTES):
         self.config = config
+        self.max_bytes = max_bytes
 
     def fit(self, lm, task: Task, suite: SkillSuite | None = None,
             callback: Callable[[Progress], bool | None] | None = None) -> FineTuner:
@@ -151,7 +207,7 @@ class FineTuner:
         self.losses_: list[float] = []
         self.history_: list[tuple[int, dict[str, float]]] = []
         self.steps_done_, self.seconds_, self.finished_ = 0, 0.0, False
-        self.model_, self.peft_model_ = adapted_copy(lm, cfg, cfg.seed)
+        self.model_, self.peft_model_ = adapted_copy(lm, cfg, cfg.seed, max_bytes=self.max_bytes)
         model = self.model_.model
         params = trainable_parameters(model)
         self.n_trainable_ = sum(p.numel() for p in params)
@@ -169,7 +225,7 @@ class FineTuner:
             if suite is None:
                 return None
             model.eval()
-            skills = suite.measure(model)
+            skills = suite.measure(self.model_)
             model.train()
             self.history_.append((step, skills))
             return skills
@@ -202,13 +258,15 @@ class FineTuner:
         finally:
             model.eval()
             model.requires_grad_(False)
+            for p in params:  # the last step's gradients would stay as long as the copy (full FT: its size)
+                p.grad = None
             self.seconds_ = time.perf_counter() - start
         return self
 
     def measure_last(self, suite: SkillSuite) -> None:
         """After a stop between measurements, measure the skills at the step reached."""
         if self.steps_done_ and (not self.history_ or self.history_[-1][0] != self.steps_done_):
-            self.history_.append((self.steps_done_, suite.measure(self.model_.model)))
+            self.history_.append((self.steps_done_, suite.measure(self.model_)))
 
 
 def _cycle(texts, n_tokens: int, seed: int) -> list[str]:

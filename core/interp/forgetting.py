@@ -13,11 +13,13 @@ because we wrote its world, so we can watch each one while the new task is learn
   first and most smoothly; a rise means the model got worse at its old world in general.
 - task: the share of the task's probes whose target is the top prediction (what we wanted to learn).
 
-A `SkillSuite` is built once per model and task (prompts tokenized up front), then `measure(model)`
-runs a few batched forward passes; the fine-tuning loop calls it every few steps, which gives the
-forgetting curves. Mitigations to try on the page: mix original data into every batch (replay), or
-give LoRA a lower rank; "LoRA Learns Less and Forgets Less" (Biderman et al., 2024) found LoRA
-forgets less than full fine-tuning, and learns less.
+A `SkillSuite` is built once per model and task (it keeps the prompts whose answers are single
+tokens for that model), then `measure(lm)` runs a few batched forward passes, scoring IOI and
+induction exactly as core.bundled.metrics does for the bundled model's own evaluation. The
+fine-tuning loop calls it every few steps, which gives the forgetting curves. Mitigations to try
+on the page: mix original data into every batch (replay), or give LoRA a lower rank; "LoRA Learns
+Less and Forgets Less" (Biderman et al., 2024) found LoRA forgets less than full fine-tuning, and
+learns less.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from core.bundled.datasets import corpus_texts, fact_prompts, induction_tokens, ioi_prompts
+from core.bundled import metrics
+from core.bundled.datasets import IOIPrompt, corpus_texts, fact_prompts, ioi_prompts
 from core.interp.finetune_tasks import Task
 
 SKILLS = ("ioi_accuracy", "ioi_logit_diff", "fact_accuracy", "induction_accuracy", "val_loss",
@@ -39,49 +42,26 @@ SKILL_LABELS = {"ioi_accuracy": "IOI accuracy", "ioi_logit_diff": "IOI logit dif
 HIGHER_IS_BETTER = {s: s != "val_loss" for s in SKILLS}
 
 
-def single_token_id(lm, word: str) -> int | None:
-    """The id of a one-token word (" Mary"), or None if it is several tokens or unknown."""
-    ids = lm.to_tokens(word, prepend_bos=False)[0]
-    unk = lm.tokenizer.unk_token_id
-    if len(ids) != 1 or (unk is not None and int(ids[0]) == unk):
-        return None
-    return int(ids[0])
-
-
 @dataclass(frozen=True)
-class NextTokenSet:
-    """Prompts tokenized once: tokens [batch, pos] right-padded, lengths [batch], answer ids."""
+class Top1Set:
+    """Prompts whose answer is one known token for this model: prompts, answer ids [batch]."""
 
-    tokens: torch.Tensor
-    lengths: torch.Tensor
+    prompts: tuple[str, ...]
     answers: torch.Tensor  # [batch]
-    others: torch.Tensor | None = None  # [batch] a competing answer (IOI: the subject)
 
     @classmethod
-    def build(cls, lm, prompts: list[str], answers: list[str], others: list[str] | None = None):
-        """Keep only the prompts whose answers are single known tokens for this model."""
-        keep, a_ids, o_ids = [], [], []
-        for i, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
-            a = single_token_id(lm, answer)
-            o = single_token_id(lm, others[i]) if others else 0
-            if a is not None and o is not None:
-                keep.append(prompt)
-                a_ids.append(a)
-                o_ids.append(o)
+    def build(cls, lm, prompts, answers) -> Top1Set | None:
+        """Keep only the prompts whose answers are single known tokens (None if none is left)."""
+        ids = [lm.single_token_id(a) for a in answers]
+        keep = [(p, i) for p, i in zip(prompts, ids, strict=True) if i is not None]
         if not keep:
             return None
-        tokens, lengths = lm.tokenize_batch(keep)
-        return cls(tokens, lengths, torch.tensor(a_ids),
-                   torch.tensor(o_ids) if others else None)
+        return cls(tuple(p for p, _ in keep), torch.tensor([i for _, i in keep]))
 
-    def last_logits(self, model) -> torch.Tensor:
-        """Logits of the token after each prompt: [batch, d_vocab]."""
-        mask = (torch.arange(self.tokens.shape[1])[None] < self.lengths[:, None]).long()  # [batch, pos]
-        logits = model(input_ids=self.tokens, attention_mask=mask, use_cache=False).logits
-        return logits[torch.arange(len(self.lengths)), self.lengths - 1].float()
-
-    def accuracy(self, model) -> float:
-        return float((self.last_logits(model).argmax(-1) == self.answers).float().mean())
+    def accuracy(self, lm) -> float:
+        """Share of prompts whose answer is the top prediction of the HookedLM `lm`."""
+        logits = lm.next_token_logits(list(self.prompts))  # [batch, d_vocab]
+        return float((logits.argmax(-1) == self.answers).float().mean())
 
 
 def pack_rows(lm, texts: list[str] | tuple[str, ...], seq_len: int) -> torch.Tensor:
@@ -101,61 +81,54 @@ def pack_rows(lm, texts: list[str] | tuple[str, ...], seq_len: int) -> torch.Ten
 
 @dataclass(frozen=True)
 class SkillSuite:
-    """Every skill's data for one model and task; `measure(model)` scores a transformers model."""
+    """Every skill's data for one model and task; `measure(lm)` scores a HookedLM (active hooks apply)."""
 
-    ioi: NextTokenSet | None
-    facts: NextTokenSet | None
-    induction: torch.Tensor | None  # [batch, 1 + 2 * half_len]
+    ioi: tuple[IOIPrompt, ...]  # held-out prompts whose two names are single known tokens
+    facts: Top1Set | None
+    induction: tuple[int, int, int] | None  # (n, half_len, seed); None when there is no BOS token
     validation: torch.Tensor  # [batch, seq_len]
-    task: NextTokenSet | None
+    task: Top1Set | None
 
     @classmethod
     def build(cls, lm, task: Task, *, n_ioi: int = 64, n_induction: int = 32, half_len: int = 20,
               n_val_rows: int = 16, seq_len: int = 64, seed: int = 0) -> SkillSuite:
         seq_len = min(seq_len, lm.cfg.n_ctx)
         half_len = min(half_len, (lm.cfg.n_ctx - 1) // 2)
-        ioi = ioi_prompts(n_ioi, seed=seed, split="heldout")
-        ioi_set = NextTokenSet.build(lm, [p.clean for p in ioi], [p.io for p in ioi], [p.s for p in ioi])
+        ioi = tuple(p for p in ioi_prompts(n_ioi, seed=seed, split="heldout")
+                    if lm.single_token_id(p.io) is not None and lm.single_token_id(p.s) is not None)
         touched = set(task.touched)
         facts = [f for f in fact_prompts("train")
                  if not touched & set((f.prompt + f.answer).replace(".", " ").split())]
-        fact_set = NextTokenSet.build(lm, [f.prompt for f in facts], [f.answer for f in facts])
-        bos = lm.tokenizer.bos_token_id
-        induction = None
-        if bos is not None:
-            induction = induction_tokens(n_induction, half_len, seed, vocab_size=len(lm.tokenizer),
-                                         bos_id=bos, exclude=lm.tokenizer.all_special_ids)
+        fact_set = Top1Set.build(lm, [f.prompt for f in facts], [f.answer for f in facts])
+        induction = None if lm.tokenizer.bos_token_id is None else (n_induction, half_len, seed)
         texts = corpus_texts(8 * n_val_rows, seed=10_000 + seed)  # seeds the corpus never used
         validation = pack_rows(lm, texts, seq_len)[:n_val_rows]
-        task_set = NextTokenSet.build(lm, [p.prompt for p in task.probes], [p.target for p in task.probes])
-        return cls(ioi_set, fact_set, induction, validation, task_set)
+        task_set = Top1Set.build(lm, [p.prompt for p in task.probes], [p.target for p in task.probes])
+        return cls(ioi, fact_set, induction, validation, task_set)
 
     @torch.no_grad()
-    def measure(self, model) -> dict[str, float]:
-        """skill -> value (NaN where this model has no data for it); model is a transformers LM."""
+    def measure(self, lm) -> dict[str, float]:
+        """skill -> value (NaN where this model has no data for it) for the HookedLM `lm`.
+
+        IOI and induction are scored by core.bundled.metrics, the bundled model's own evaluation."""
         out = dict.fromkeys(SKILLS, math.nan)
-        if self.ioi is not None:
-            logits = self.ioi.last_logits(model)  # [batch, d_vocab]
-            rows = torch.arange(len(logits))
-            out["ioi_accuracy"] = float((logits.argmax(-1) == self.ioi.answers).float().mean())
-            diff = logits[rows, self.ioi.answers] - logits[rows, self.ioi.others]
-            out["ioi_logit_diff"] = float(diff.mean())
+        if self.ioi:
+            ioi = metrics.ioi_metrics(lm, list(self.ioi))
+            out["ioi_accuracy"], out["ioi_logit_diff"] = ioi["accuracy"], ioi["mean_logit_diff"]
         if self.facts is not None:
-            out["fact_accuracy"] = self.facts.accuracy(model)
+            out["fact_accuracy"] = self.facts.accuracy(lm)
         if self.induction is not None:
-            half = (self.induction.shape[1] - 1) // 2
-            logits = model(input_ids=self.induction, use_cache=False).logits
-            pred = logits[:, half + 1: -1].argmax(-1)  # position p predicts token p + 1
-            out["induction_accuracy"] = float((pred == self.induction[:, half + 2:]).float().mean())
-        out["val_loss"] = lm_loss(model, self.validation)
+            n, half_len, seed = self.induction
+            out["induction_accuracy"] = metrics.induction_accuracy(lm, n=n, half_len=half_len, seed=seed)
+        out["val_loss"] = lm_loss(lm, self.validation)
         if self.task is not None:
-            out["task_accuracy"] = self.task.accuracy(model)
+            out["task_accuracy"] = self.task.accuracy(lm)
         return out
 
 
-def lm_loss(model, rows: torch.Tensor) -> float:
-    """Mean next-token cross-entropy of a transformers LM on rows [batch, pos]."""
-    logits = model(input_ids=rows, use_cache=False).logits  # [batch, pos, d_vocab]
+def lm_loss(lm, rows: torch.Tensor) -> float:
+    """Mean next-token cross-entropy of a HookedLM on rows [batch, pos] (active hooks apply)."""
+    logits = lm(rows)  # [batch, pos, d_vocab]
     return float(F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), rows[:, 1:].flatten()))
 
 

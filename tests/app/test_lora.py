@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from core.models import load_model
 from core.models.loading import BUNDLED_DIR
 from tests.app.helpers import open_page, texts
 
@@ -75,12 +76,32 @@ def test_exported_adapter_loads_back():
 
 
 @needs_bundled
-def test_bad_adapter_folder_gets_a_message():
+def test_bad_adapter_folder_gets_a_message(monkeypatch, tmp_path):
+    monkeypatch.delenv("LAB_ALLOW_LOCAL_ADAPTERS", raising=False)
     at = open_page("app_pages/lora.py", query=SMALL, timeout=120)
-    at.text_input(key="lora_adapter_dir").set_value("/no/such/folder")
+    assert "LAB_ALLOW_LOCAL_ADAPTERS=1" in at.text_input(key="lora_adapter_dir").help
+    at.text_input(key="lora_adapter_dir").set_value("/no/such/folder")  # outside temp and the repository
+    at.button(key="lora_load").click().run()
+    assert not at.exception
+    page = texts(at)
+    assert "only under" in page and "LAB_ALLOW_LOCAL_ADAPTERS=1" in page and "Upload the adapter" in page
+    at.text_input(key="lora_adapter_dir").set_value(str(tmp_path / "missing"))  # allowed, but not there
     at.button(key="lora_load").click().run()
     assert not at.exception
     assert "is not a folder on this machine" in texts(at)
+
+
+def test_a_malformed_adapter_zip_gets_a_message(tiny_model_dir):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("adapter_config.json", b'{"peft_type": "LORA", "r": ')  # cut short: not JSON
+        zf.writestr("adapter_model.safetensors", b"")
+    at = open_page("app_pages/lora.py", query={**SMALL, "model": str(tiny_model_dir("gpt2"))}, timeout=120)
+    at.file_uploader(key="lora_upload").upload("adapter.zip", buf.getvalue(), "application/zip")
+    at.button(key="lora_load").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "adapter_config.json is not a readable JSON file" in texts(at)
+    assert "Press **Train**" in texts(at)  # the page goes on
 
 
 @needs_bundled
@@ -125,15 +146,43 @@ def test_a_small_hub_style_model_trains_too(tiny_model_dir, arch):
         assert "`self_attn.v_proj` in layer 0" in texts(at)
 
 
-def test_full_fine_tuning_over_the_memory_budget_is_skipped_with_a_reason(tiny_model_dir, monkeypatch):
+def test_copies_over_the_memory_budget_are_skipped_with_a_reason(tiny_model_dir, monkeypatch):
     import ui.lora_train
+    from core.interp.finetune import model_bytes
 
-    monkeypatch.setattr(ui.lora_train, "FULL_FT_BUDGET_BYTES", 1000)  # the tiny model needs ~0.5 MB
-    at = open_page("app_pages/lora.py", query={**SMALL, "model": str(tiny_model_dir("gpt2"))}, timeout=120)
+    folder = str(tiny_model_dir("gpt2"))
+    size = model_bytes(load_model(folder))  # one copy; full fine-tuning needs ~4 while it trains
+    monkeypatch.setattr(ui.lora_train, "COPY_BUDGET_BYTES", 2.5 * size)
+    at = open_page("app_pages/lora.py", query={**SMALL, "model": folder, "lora_compare": ["Full FT", "IA3"]},
+                   timeout=120)
     at.button(key="lora_train").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert "more than this app allows" in texts(at)
-    assert list(at.dataframe[0].value["run"]) == ["LoRA r=4"]
+    page = texts(at)
+    assert "Full fine-tuning was not trained" in page and "more than this app allows" in page
+    assert list(at.dataframe[0].value["run"]) == ["LoRA r=4", "IA3"]  # 2 copies: 2 x size < 2.5 x size
+    monkeypatch.setattr(ui.lora_train, "COPY_BUDGET_BYTES", 0.5 * size)  # not even one copy: LoRA too
+    at.button(key="lora_train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    page = texts(at)
+    assert "LoRA r=4 was not trained" in page and "IA3 was not trained" in page
+    assert list(at.dataframe[0].value["run"]) == ["LoRA r=4", "IA3"]  # the last result is kept
+
+
+def test_at_most_three_copies_are_kept_and_the_page_says_so(tiny_model_dir):
+    folder = str(tiny_model_dir("gpt2"))
+    at = open_page("app_pages/lora.py", query={**SMALL, "model": folder, "lora_compare": ["Full FT", "IA3"]},
+                   timeout=120)
+    at.button(key="lora_train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert list(at.dataframe[0].value["run"]) == ["LoRA r=4", "Full fine-tuning", "IA3"]
+    assert "this page keeps at most 3 of them" in texts(at)
+    blob = at.session_state["lora_result"].analysis["zips"]["LoRA r=4"]
+    at.file_uploader(key="lora_upload").upload("lora.zip", blob, "application/zip")
+    at.button(key="lora_load").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert list(at.dataframe[0].value["run"]) == ["Full fine-tuning", "IA3", "Loaded adapter"]
+    assert "let go of LoRA r=4" in "\n".join(s.value for s in at.success)
+    assert list(at.session_state["lora_result"].runs) == ["Full fine-tuning", "IA3", "Loaded adapter"]
 
 
 @needs_bundled

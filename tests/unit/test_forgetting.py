@@ -13,9 +13,9 @@ from core.bundled import metrics as M
 from core.bundled.datasets import fact_prompts, ioi_prompts
 from core.bundled.tokenizer import build_tokenizer
 from core.interp.finetune import FinetuneConfig, FineTuner
-from core.interp.finetune_tasks import NEW_NAME, TASKS, make_task
-from core.interp.forgetting import SKILLS, SkillChange, SkillSuite, pack_rows, summarize
-from core.models import load_model
+from core.interp.finetune_tasks import NEW_NAME, TASKS, Probe, Task, make_task
+from core.interp.forgetting import SKILLS, SkillChange, SkillSuite, lm_loss, pack_rows, summarize
+from core.models import act_name, load_model
 from core.models.loading import BUNDLED_DIR
 
 needs_bundled = pytest.mark.skipif(not (BUNDLED_DIR / "model.safetensors").is_file(),
@@ -70,11 +70,51 @@ def test_summarize_signs_follow_worse():
     assert summarize([]) == []
 
 
+TINY_TASK = Task("tiny", "tiny", ("the cat sat on the mat .", "a dog ran home .", "Mary gave a cat to John"),
+                 (Probe("the cat sat on the", " mat"), Probe("a dog ran", " home"), Probe("the dog", " sat"),
+                  Probe("Mary gave a red", " zebra")))  # " zebra": not a word of the tiny vocabulary
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return load_model(str(tiny_model_dir("gpt2")))
+
+
+def test_skill_suite_keeps_what_lm_single_token_id_accepts(tiny, monkeypatch):
+    suite = SkillSuite.build(tiny, TINY_TASK, n_val_rows=2, seq_len=16)
+    assert suite.task.prompts == ("the cat sat on the", "a dog ran", "the dog")  # " zebra" is unknown
+    assert suite.task.answers.tolist() == [tiny.single_token_id(w) for w in (" mat", " home", " sat")]
+    real = tiny.single_token_id
+    monkeypatch.setattr(tiny, "single_token_id", lambda word: None if word == " home" else real(word))
+    suite = SkillSuite.build(tiny, TINY_TASK, n_val_rows=2, seq_len=16)
+    assert suite.task.prompts == ("the cat sat on the", "the dog")  # the model's own rule decides
+    assert all(p.io.strip() in ("Mary", "John") and p.s.strip() in ("Mary", "John") for p in suite.ioi)
+
+
+def test_skill_suite_measures_a_hooked_lm_one_prompt_at_a_time_by_hand(tiny):
+    suite = SkillSuite.build(tiny, TINY_TASK, n_val_rows=2, seq_len=16)
+    got = suite.measure(tiny)
+    hits = [int(tiny(tiny.to_tokens(p))[0, -1].argmax()) == int(a)
+            for p, a in zip(suite.task.prompts, suite.task.answers, strict=True)]  # unpadded, one by one
+    assert got["task_accuracy"] == pytest.approx(sum(hits) / len(hits))
+    rows = suite.validation
+    logits = tiny.model(input_ids=rows, use_cache=False).logits
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), rows[:, 1:].flatten())
+    assert got["val_loss"] == pytest.approx(float(loss), rel=1e-5)
+    assert math.isnan(got["fact_accuracy"]) == (suite.facts is None)
+    assert 0 <= got["induction_accuracy"] <= 1
+    # the hooks active around measure() apply, as on every other page: the last block's output zeroed
+    last = act_name("resid_post", tiny.cfg.n_layers - 1)
+    with tiny.hooks([(last, lambda act, hook: torch.zeros_like(act))]):
+        ablated = suite.measure(tiny)
+        by_hand = lm_loss(tiny, rows)
+    assert ablated["val_loss"] == pytest.approx(by_hand, rel=1e-6)
+    assert ablated["val_loss"] != pytest.approx(got["val_loss"], rel=1e-3)
+
+
 @pytest.fixture(scope="module")
 def bundled():
-    if not (BUNDLED_DIR / "model.safetensors").is_file():
-        pytest.skip("the bundled checkpoint is absent (python -m core.bundled.train)")
-    return load_model()
+    return load_model()  # the tests using it skip only when the checkpoint file is absent
 
 
 @needs_bundled
@@ -82,7 +122,7 @@ def test_skill_suite_agrees_with_the_bundled_metrics(bundled):
     lm = bundled
     task = make_task("changed_fact", seed=0)
     suite = SkillSuite.build(lm, task, n_ioi=48, n_induction=16, half_len=20, seed=5)
-    got = suite.measure(lm.model)
+    got = suite.measure(lm)
     ioi = M.ioi_metrics(lm, ioi_prompts(48, seed=5, split="heldout"))
     assert got["ioi_accuracy"] == pytest.approx(ioi["accuracy"])
     assert got["ioi_logit_diff"] == pytest.approx(ioi["mean_logit_diff"], abs=1e-4)

@@ -106,14 +106,44 @@ def test_shared_model_is_unchanged_by_fine_tuning(models, method):
     assert not torch.allclose(ft.model_(tokens), lm(tokens), atol=1e-4)  # the copy did learn
 
 
-def test_full_fine_tuning_deltas_are_weight_differences(models):
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])  # Conv1D ([in, out], fan_in_fan_out) and Linear
+def test_lora_delta_added_to_plain_base_weights_gives_the_tuned_logits(models, arch):
+    """Oracle: W + (B @ A) * scaling, written into a plain (PEFT-free) copy of the base model, must
+    compute what PEFT's LoRA model computes; lora_diff's deltas are checked against the same matrices."""
+    lm = models(arch)
+    tuned, peft_model = adapted_copy(lm, FinetuneConfig(rank=4, alpha=8.0))
+    _randomize_B(peft_model, seed=7)
+    plain = lm.detached_model()  # torch.nn.Linear / transformers Conv1D, no adapter anywhere
+    plain_modules, tuned_modules = dict(plain.named_modules()), dict(tuned.model.named_modules())
+    conv1d = arch == "gpt2"
+    computed = D.deltas(lm, tuned)
+    assert set(computed) == set(target_modules(lm, FinetuneConfig().roles))
+    with torch.no_grad():
+        for name in computed:
+            layer = tuned_modules[name]
+            A, B = layer.lora_A["default"].weight, layer.lora_B["default"].weight  # [r, d_in], [d_out, r]
+            assert layer.scaling["default"] == 8.0 / 4
+            delta = (B @ A) * (8.0 / 4)  # [d_out, d_in]
+            if conv1d:  # GPT-2's Conv1D stores W as [d_in, d_out]
+                delta = delta.T
+            assert plain_modules[name].weight.shape == delta.shape
+            assert torch.allclose(computed[name], delta, atol=1e-6, rtol=0), name
+            plain_modules[name].weight += delta
+    tokens = _tokens(lm)
+    with torch.no_grad():
+        expected = plain(input_ids=tokens, attention_mask=torch.ones_like(tokens), use_cache=False).logits
+    got = tuned(tokens)
+    assert torch.allclose(got, expected, atol=1e-5, rtol=0)
+    assert (got - lm(tokens)).abs().max() > 1e-2  # the update is big enough for the check to bite
+
+
+def test_full_fine_tuning_trains_every_parameter(models):
     lm = models("llama")
     ft = FineTuner(FinetuneConfig(method="full", steps=2, batch=4, lr=1e-2, train_rows=8)).fit(lm, TASK)
-    deltas = D.deltas(lm, ft.model_)
-    base, tuned = dict(lm.model.named_modules()), dict(ft.model_.model.named_modules())
-    for name, delta in deltas.items():
-        assert torch.equal(delta, tuned[name].weight - base[name].weight)
     assert ft.n_trainable_ == lm.cfg.n_params
+    assert all(p.grad is None for p in ft.model_.model.parameters())  # no gradients kept with the copy
+    tokens = _tokens(lm)
+    assert not torch.allclose(ft.model_(tokens), lm(tokens), atol=1e-4)
 
 
 def test_hooks_of_the_tuned_model_see_the_adapter(models):
