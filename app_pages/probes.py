@@ -68,6 +68,9 @@ try:
 except ProbeDataError as err:
     show_problem(str(err))
     views.finish()
+except ValueError as err:  # data the checks above let through but scikit-learn refuses
+    show_problem(f"The probes could not be fitted on this data: {err}")
+    views.finish()
 
 if "probes_layer" not in st.session_state:
     st.session_state["probes_layer"] = min(lm.cfg.n_layers - 1, len(labels) - 1)

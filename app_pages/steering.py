@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.interp import steering, steering_effect
+from core.models.hook_names import layer_of
 from ui import steering_compute as compute
 from ui import steering_views as views
 from ui.charts.steering import effect_chart, sweep_heatmap
@@ -35,10 +36,15 @@ s = pick_settings(lm, source, n_prompt)
 try:
     sv = compute.steering_vector(lm, lm.spec, source, s.layer, prompt.text)
     targets = compute.targets(lm, lm.spec, source.measure, source.pairs)
-except ValueError as err:
+except ValueError as err:  # our own checks: pairs with nothing to contrast, no word to measure...
     show_problem(str(err))
     st.stop()
-layer = int(sv.hook_name.split(".")[1]) if sv.hook_name.startswith("blocks.") else s.layer
+except Exception as err:  # anything else torch or a tokenizer raises on odd input
+    show_problem(f"The steering vector could not be built from this input on {lm.name} "
+                 f"({type(err).__name__}: {err}). Try shorter contrast pairs, in words the model knows.")
+    st.stop()
+layer = layer_of(sv.hook_name)
+layer = s.layer if layer is None else layer
 norm = compute.stream_norm(lm, lm.spec, sv.hook_name, source, prompt.text)
 pairs = f" of {sv.n_pairs} pair{'s' * (sv.n_pairs != 1)}" if sv.n_pairs else ""
 st.caption(f"Vector: {sv.method}{pairs}, {sv.label}, at `{sv.hook_name}`. Its norm is {sv.norm:.2f} and "

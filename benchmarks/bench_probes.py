@@ -7,7 +7,9 @@ Peers, measured in the same run on the same data:
 - collection: a naive loop, one run_with_cache per example (float32), reading the same position;
 - fitting: the same fits with scikit-learn's defaults (lbfgs, default BLAS threading, each CV fold
   from scratch), against ours (newton-cg, one BLAS thread: on a shared 2-core machine threads only
-  contend; CV folds warm-started from the previous fold's solution).
+  contend; CV folds warm-started from the previous fold's solution). The one BLAS thread is set here,
+  around the timed fits: threadpool limits are process-wide, so the app itself never changes them per
+  request (two sessions would race over the setting).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from benchmarks import Result, best_of
 from core.interp import probe_acts, probes
@@ -39,7 +42,8 @@ def _naive_collect(lm, texts, names) -> np.ndarray:
 
 
 def _fit(acts, data):
-    return probes.fit_probes(acts, data, cv_folds=5)
+    with threadpool_limits(1, user_api="blas"):
+        return probes.fit_probes(acts, data, cv_folds=5)
 
 
 def _peer_fit(acts, data) -> np.ndarray:

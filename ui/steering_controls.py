@@ -21,6 +21,8 @@ CONCEPT_LABELS = {"sentiment": "sentiment (positive - negative)", "gender": "gen
                   "colour": "colour (red - blue)", "place": "place (beach - school)"}
 METHODS = ("mean difference (CAA)", "one pair (ActAdd)")
 MAX_PAIRS, MAX_PAIR_CHARS = 64, 300
+MAX_PAIRS_BOX = 2000  # characters in the pairs box: the text lives in the URL
+MAX_START = 256  # the "Steer from position" slider's top for models with a longer context
 DEFAULT_PAIRS = {
     True: "Mary was happy at the park. | Mary was sad at the park.\n"
           "Tom felt glad. | Tom felt angry.\n"
@@ -65,9 +67,13 @@ def parse_pairs(text: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
 
 def _typed_pairs(lm, *, label: str) -> tuple[tuple[str, str], ...] | None:
     text = st.text_area(label, value=DEFAULT_PAIRS[lm.is_bundled], key="steer_pairs",
-                        bind="query-params", height=110,
+                        bind="query-params", height=110, max_chars=MAX_PAIRS_BOX,
                         help="One pair per line: the + text, a vertical bar, the - text. The pairs "
-                             "should differ only in the concept.")
+                             f"should differ only in the concept. At most {MAX_PAIRS_BOX:,} characters "
+                             "(the pairs are part of the page's link).")
+    if len(text or "") >= MAX_PAIRS_BOX:
+        show_problem(f"Contrast pairs: the box is full (it holds at most {MAX_PAIRS_BOX:,} "
+                     "characters, and text past that is cut): check that the last pair is complete.")
     pairs, problems = parse_pairs(text)
     for p in problems:
         show_problem(f"Contrast pairs: {p}.")
@@ -116,7 +122,7 @@ def pick_source(lm, left, right) -> Source | None:
                     f"`{direction.hook_name}`.")
         if lm.is_bundled:
             measure = st.selectbox("Measure the effect on", BUNDLED_CONCEPTS, key="steer_measure",
-                                   format_func=CONCEPT_LABELS.get)
+                                   bind="query-params", format_func=CONCEPT_LABELS.get)
             return Source("direction", (), measure, direction.name, direction)
         pairs = _typed_pairs(lm, label="Measure on the first words where these pairs differ")
         if pairs is None:
@@ -135,6 +141,11 @@ class Settings:
     n_new: int
 
 
+def max_start(lm) -> int:
+    """The top of the "Steer from position" slider: fixed per model, whatever the prompt."""
+    return min(lm.cfg.n_ctx - 1, MAX_START)
+
+
 def pick_settings(lm, source: Source, n_prompt: int) -> Settings:
     """Sliders for layer, coefficient, positions, temperature, seed (and top-k, length)."""
     cols = st.columns([1.2, 2.4, 1.8, 1.2])
@@ -150,10 +161,16 @@ def pick_settings(lm, source: Source, n_prompt: int) -> Settings:
                                 help="The hook adds coefficient x vector. 0 changes nothing; negative "
                                      "steers the other way.")
     with cols[2]:
-        start_pos = st.slider("Steer from position", 0, n_prompt, 0, key="steer_from",
-                              bind="query-params",
-                              help=f"0 steers every position, BOS included; {n_prompt} (the prompt's "
-                                   "length) steers only the new tokens.")
+        # A fixed range: a slider whose max followed the prompt would be a new widget (value and
+        # URL parameter reset) on every prompt edit. The value is clamped to the prompt instead.
+        wanted = st.slider("Steer from position", 0, max_start(lm), 0, key="steer_from",
+                           bind="query-params",
+                           help=f"0 steers every position, BOS included; the prompt's length (now "
+                                f"{n_prompt}) or more steers only the new tokens.")
+        start_pos = min(int(wanted), n_prompt)
+        if start_pos < wanted:
+            st.caption(f"The prompt has {n_prompt} tokens, so steering starts at position {n_prompt}: "
+                       "the first new token.")
     with cols[3]:
         temperature = st.slider("Temperature", 0.0, 2.0, 1.0, step=0.1, key="steer_temp",
                                 bind="query-params", help="0 is greedy: always the most likely token.")

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.interp.steering_effect import ConceptTargets, EffectCurve, LayerSweep
 from ui.charts.steering import METRIC_ORDER
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!$~|<>:])")
+from ui.page import escape_markdown
 
 
 def md_escape(text: str) -> str:
-    """Text shown literally in st.markdown (no emphasis, links, LaTeX or colour directives)."""
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", "  \n")
+    """Text shown literally in st.markdown (ui.page.escape_markdown), line breaks kept."""
+    return escape_markdown(text).replace("\n", "  \n")
 
 
 def highlighted(lm, ids: tuple[int, ...], targets: ConceptTargets) -> tuple[str, int, int]:

@@ -20,6 +20,7 @@ import torch
 
 from core.interp.probe_data import POSITIONS, ProbeDataError
 from core.models import HookedLM, act_name
+from core.models.hook_names import layer_of
 
 SITES = ("resid", "attn_out", "mlp_out", "mlp_post")
 FLOAT_BUDGET = 1 << 25  # MLP-hidden floats per forward pass (128 MB): bigger batches are chunked
@@ -97,8 +98,12 @@ def _reduce(act: torch.Tensor, pos: torch.Tensor, lengths: torch.Tensor) -> torc
     return picked
 
 
-class _Done(Exception):
-    """Raised by the last hook: the rest of the forward pass is not needed."""
+def _depth(lm: HookedLM, name: str) -> int:
+    """The block a hook point belongs to: -1 for the embeddings, n_layers for the final norm."""
+    layer = layer_of(name)
+    if layer is not None:
+        return layer
+    return lm.cfg.n_layers if name.startswith("ln_final") else -1
 
 
 def collect_activations(lm: HookedLM, texts: Sequence[str], hook_names: Sequence[str],
@@ -110,39 +115,38 @@ def collect_activations(lm: HookedLM, texts: Sequence[str], hook_names: Sequence
     forward pass, split into chunks only past token_budget padded tokens (default: what keeps the
     MLP's hidden layer within FLOAT_BUDGET floats; 65,536 tokens for the bundled model). Two
     shortcuts, both exact for a causal model: tokens after the last position read are never fed
-    in, and the pass stops at the last hook point (no final norm, no unembedding). bf16: matrix
+    in, and the pass ends after the block of the deepest hook point (run_with_cache's
+    stop_at_layer; when that is the last block, only one position is unembedded). bf16: matrix
     products in bfloat16 (several times faster on CPUs with AMX; about 3 significant digits,
     plenty for a probe).
     """
     if not texts:
         raise ProbeDataError("There are no texts to probe.")
     token_budget = token_budget or max(256, FLOAT_BUDGET // lm.cfg.d_mlp)
-    tokens, lengths = lm.tokenize_batch(texts)  # [batch, pos], [batch]
-    tokens, lengths = tokens[:, : lm.cfg.n_ctx], lengths.clamp(max=lm.cfg.n_ctx)
+    tokens, lengths = lm.tokenize_batch(texts)  # [batch, pos], [batch]; rows cut to n_ctx
     pos = torch.as_tensor(positions_for(lm, texts, position, lengths.numpy(), spans))
     need = torch.where(pos >= 0, pos + 1, lengths)  # [batch] tokens each text needs
     order = torch.argsort(need, descending=True)  # similar lengths share a chunk: less padding
-    forward_order = {n: i for i, n in enumerate(lm.hook_names())}
-    last_name = max(hook_names, key=forward_order.__getitem__)
+    stop = max(_depth(lm, n) for n in hook_names) + 1  # the first block not needed
     out: dict[str, list[torch.Tensor]] = {n: [] for n in hook_names}
     start = 0
     while start < len(texts):
         width = int(need[order[start]])
-        stop = min(len(texts), start + max(1, token_budget // width))
-        rows = order[start:stop]
+        stop_row = min(len(texts), start + max(1, token_budget // width))
+        rows = order[start:stop_row]
         chunk_pos, chunk_len = pos[rows], need[rows]
 
         def keep(act, hook, chunk_pos=chunk_pos, chunk_len=chunk_len):
             out[hook.name].append(_reduce(act, chunk_pos, chunk_len).float())
-            if hook.name == last_name:
-                raise _Done
 
-        try:
-            with lm.hooks([(n, keep) for n in hook_names]), \
-                    torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                lm(tokens[rows, :width])
-        except _Done:
-            pass
-        start = stop
+        # The hooks keep only the vectors read (not [batch, pos, d] per hook point), so the cache
+        # of run_with_cache records nothing: it is here to end the pass early.
+        with lm.hooks([(n, keep) for n in hook_names]), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            if stop < lm.cfg.n_layers:
+                lm.run_with_cache(tokens[rows, :width], names=[], stop_at_layer=stop)
+            else:  # the last block is needed; unembed one position, not all of them
+                lm(tokens[rows, :width], logits_to_keep=1)
+        start = stop_row
     inverse = torch.argsort(order)
     return np.stack([torch.cat(out[n])[inverse].numpy() for n in hook_names])

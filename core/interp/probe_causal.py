@@ -109,23 +109,21 @@ class CausalResult:
 
 
 def _token_ids(lm: HookedLM, words: Sequence[str]) -> list[int]:
-    ids = []
-    for w in words:
-        t = lm.to_tokens(w, prepend_bos=False)[0]
-        if len(t) != 1:
-            raise ValueError(f"{w!r} is {len(t)} tokens for {lm.name}; the check needs single tokens.")
-        ids.append(int(t[0]))
+    ids = [lm.single_token_id(w) for w in words]
+    for w, i in zip(words, ids, strict=True):
+        if i is None:
+            n = lm.to_tokens(w, prepend_bos=False).shape[1]
+            what = f"{n} tokens" if n != 1 else "an unknown word"
+            raise ValueError(f"{w!r} is {what} for {lm.name}; the check needs single tokens.")
     return ids
 
 
 def behaviour_scores(lm: HookedLM, behaviour: Behaviour, fwd_hooks=()) -> np.ndarray:
     """[prompt] score of the behaviour, with the given hooks active."""
-    tokens, lengths = lm.tokenize_batch(behaviour.prompts)  # [batch, pos], [batch]
-    with lm.hooks(list(fwd_hooks)):
-        logits = lm(tokens)  # [batch, pos, d_vocab]
-    last = logits[torch.arange(len(tokens)), lengths - 1]  # [batch, d_vocab]
     right = [_token_ids(lm, r) for r in behaviour.right]
     wrong = [_token_ids(lm, w) for w in behaviour.wrong]
+    with lm.hooks(list(fwd_hooks)):
+        last = lm.next_token_logits(behaviour.prompts)  # [batch, d_vocab] at each last token
     return np.array([float(row[r].mean() - row[w].mean())
                      for row, r, w in zip(last, right, wrong, strict=True)])
 

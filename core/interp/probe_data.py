@@ -29,6 +29,7 @@ MAX_ROWS = 20_000
 MIN_PER_CLASS = 5  # at least 4 to train on and 1 to test on
 NUMERIC_MIN_DISTINCT = 11  # a numeric column with fewer distinct values is treated as classes
 POSITIONS = ("last", "marked", "mean")
+MAX_LABEL = 1e15  # a bigger number label overflows the squared errors of a regression
 
 
 class ProbeDataError(ValueError):
@@ -195,13 +196,21 @@ def _blank(column: pd.Series) -> pd.Series:
 def dataset_from_table(df: pd.DataFrame, name: str = "your CSV") -> ProbeDataset:
     """Validate an uploaded table (columns text, label and optionally token) into a dataset.
 
-    Raises ProbeDataError with a message a learner can act on: missing columns, no rows or more
-    than MAX_ROWS, empty texts, missing labels, a token not found in its text, a single class.
+    Raises ProbeDataError with a message a learner can act on: missing or duplicate columns
+    (`Text` and `text` count as the same), no rows or more than MAX_ROWS, empty texts, missing
+    labels, number labels that are not finite (inf, 1e999), a token not found in its text, a
+    single class.
     A label column of numbers with at least NUMERIC_MIN_DISTINCT distinct values is a numeric
     target (Ridge regression); otherwise labels are classes. Word types (for the control task) are
     the tokens if given, else the texts.
     """
     df = df.rename(columns=lambda c: str(c).strip().lower())
+    twice = list(dict.fromkeys(df.columns[df.columns.duplicated()]))
+    if twice:
+        named = " and ".join(f"`{c}`" for c in twice)
+        raise ProbeDataError(f"The CSV has more than one column named {named} (names are "
+                             "compared ignoring case and spaces, so `Text` and `text` are the "
+                             "same): rename or delete the extra column.")
     missing = [c for c in ("text", "label") if c not in df.columns]
     if missing:
         found = ", ".join(map(str, df.columns)) or "none"
@@ -220,6 +229,12 @@ def dataset_from_table(df: pd.DataFrame, name: str = "your CSV") -> ProbeDataset
                              "in or delete those rows.")
     texts = tuple(df["text"].astype(str))
     numbers = pd.to_numeric(df["label"], errors="coerce")
+    bad = ~(numbers.abs() <= MAX_LABEL)  # inf, 1e999 and -inf too
+    if numbers.notna().all() and bad.any():
+        raise ProbeDataError(f"The label on line(s) {_rows(bad)} is infinite or too big "
+                             f"({str(df['label'][bad].iloc[0]).strip()!r}): number labels must be "
+                             f"finite numbers of at most {MAX_LABEL:.0e} in size. Fix or delete "
+                             "those rows.")
     numeric = numbers.notna().all() and numbers.nunique() >= NUMERIC_MIN_DISTINCT
     labels = tuple(float(v) for v in numbers) if numeric else tuple(
         df["label"].astype(str).str.strip())

@@ -36,7 +36,6 @@ from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedShuffleSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from core.interp.probe_data import MIN_PER_CLASS, ProbeDataError, ProbeDataset
 
@@ -80,7 +79,7 @@ class LayerProbes(BaseEstimator):
         X = np.asarray(X)
         if X.ndim != 3:
             raise ValueError(f"X must be [layer, batch, d], got shape {X.shape}")
-        with threadpool_limits(1, user_api="blas"), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.probes_ = [self._new().fit(X[layer], y) for layer in range(X.shape[0])]
         self.n_layers_ = X.shape[0]
@@ -204,7 +203,7 @@ def cross_validate(X: np.ndarray, y: np.ndarray, groups: np.ndarray, target: str
                 else GroupKFold(folds))
     splits = list(splitter.split(X[0], y, groups))
     scores = np.zeros((folds, len(X)))  # [fold, layer]
-    with threadpool_limits(1, user_api="blas"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for layer in range(len(X)):
             probe = make_probe(target, **settings)

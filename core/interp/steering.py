@@ -77,6 +77,18 @@ def common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
     return int(same.cumprod(0).sum())
 
 
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def same_tokens_message(lm, pairs: Sequence[tuple[str, str]], *, cut: bool) -> str:
+    """Why pairs that the model reads as the same tokens cannot make a vector."""
+    shown = "; ".join(f"{_short(p)!r} / {_short(m)!r}" for p, m in pairs[:3])
+    why = (f": both sides are cut to the model's context window of {lm.cfg.n_ctx} tokens and differ "
+           "only after it. Make the texts differ earlier, or shorten them" if cut else "")
+    return f"These pairs have nothing to contrast (the model reads the same tokens{why}): {shown}"
+
+
 def _summaries(acts: torch.Tensor, lengths: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
     """Mean of acts [batch, pos, d_model] over positions [start, length) of each row -> [batch, d_model]."""
     pos = torch.arange(acts.shape[1])  # [pos]
@@ -91,21 +103,24 @@ def contrast_vectors(lm, pairs: Sequence[tuple[str, str]], layers: Sequence[int]
     """Mean-difference steering vectors at several layers from one forward pass over the pairs.
 
     pairs: (plus text, minus text). position: "diff" summarises each text by the mean of its
-    activations from the first token where the pair differs on; "last" by its last token.
+    activations from the first token where the pair differs on; "last" by its last token. Texts
+    are cut to the context window, so both are read inside it; a pair the model reads as the same
+    tokens (also one that differs only after the cut) raises ValueError.
     """
     if not pairs:
         raise ValueError("Give at least one contrast pair.")
     if position not in POSITION_MODES:
         raise ValueError(f"position must be one of {POSITION_MODES}, not {position!r}")
     plus, minus = [p for p, _ in pairs], [m for _, m in pairs]
-    tokens, lengths = lm.tokenize_batch(plus + minus)  # [2 * n_pairs, pos], [2 * n_pairs]
+    tokens, lengths = lm.tokenize_batch(plus + minus)  # [2 * n_pairs, pos], [2 * n_pairs], cut to n_ctx
     n = len(pairs)
+    shared = torch.tensor([common_prefix(tokens[i, : lengths[i]], tokens[n + i, : lengths[n + i]])
+                           for i in range(n)])  # [n_pairs] tokens both sides start with
+    same = [i for i in range(n) if shared[i] >= max(lengths[i], lengths[n + i])]
+    if same:
+        raise ValueError(same_tokens_message(lm, [pairs[i] for i in same],
+                                             cut=any(lengths[i] >= lm.cfg.n_ctx for i in same)))
     if position == "diff":
-        shared = torch.tensor([common_prefix(tokens[i, : lengths[i]], tokens[n + i, : lengths[n + i]])
-                               for i in range(n)])
-        same = [pairs[i] for i in range(n) if shared[i] >= max(lengths[i], lengths[n + i])]
-        if same:
-            raise ValueError(f"These pairs have nothing to contrast (same tokens): {same[:3]}")
         starts = torch.cat([shared, shared])  # [2 * n_pairs]
         starts = torch.minimum(starts, lengths - 1)  # a text that is a prefix of its partner: its end
     else:

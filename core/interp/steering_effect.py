@@ -53,22 +53,16 @@ class ConceptTargets:
     prompts: tuple[str, ...]
 
 
-def _single_token_ids(lm, words: Sequence[str]) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """Keep the words that are one known token for this model; return (words, ids)."""
-    kept, ids = [], []
-    for word in words:
-        t = lm.to_tokens(word, prepend_bos=False)[0]
-        if len(t) == 1 and int(t[0]) != lm.tokenizer.unk_token_id:
-            kept.append(word)
-            ids.append(int(t[0]))
-    return tuple(kept), tuple(ids)
+def _single_tokens(lm, words: Sequence[str]) -> list[tuple[str, int]]:
+    """(word, id) for the words that are one known token for this model."""
+    return [(w, i) for w in words if (i := lm.single_token_id(w)) is not None]
 
 
 def _targets(lm, plus_name, minus_name, plus_words, minus_words, prompts) -> ConceptTargets:
-    pw, pi = _single_token_ids(lm, plus_words)
-    mw, mi = _single_token_ids(lm, minus_words)
-    if not pi or not mi:
+    plus, minus = _single_tokens(lm, plus_words), _single_tokens(lm, minus_words)
+    if not plus or not minus:
         raise ValueError(f"No single-token words to measure for {plus_name!r} or {minus_name!r}.")
+    (pw, pi), (mw, mi) = zip(*plus, strict=True), zip(*minus, strict=True)
     return ConceptTargets(plus_name, minus_name, pw, mw, pi, mi, tuple(prompts))
 
 
@@ -99,18 +93,23 @@ def targets_from_pairs(lm, pairs: Sequence[tuple[str, str]]) -> ConceptTargets:
     """For typed pairs: + words are the first tokens where each plus text differs from its partner,
     - words likewise; the prompts are the shared beginnings ("I love you" / "I hate you" -> "I")."""
     plus, minus, prompts = [], [], []  # token ids are kept as they are (no text round trip)
+    cut = False
     for p, m in pairs:
-        tp, tm = lm.to_tokens(p)[0], lm.to_tokens(m)[0]  # [pos] each, BOS first
-        k = common_prefix(tp, tm)
+        tp, tm = lm.to_tokens(p)[0], lm.to_tokens(m)[0]  # [pos] each, BOS first, cut to n_ctx
+        k = common_prefix(tp, tm)  # < n_ctx whenever the sides differ inside the window
         if k < len(tp) and k < len(tm):
             plus.append(int(tp[k]))
             minus.append(int(tm[k]))
             prompts.append(lm.to_string(tp[1:k]))
+        cut |= k >= lm.cfg.n_ctx
     both = set(plus) & set(minus)
     plus = [i for i in dict.fromkeys(plus) if i not in both]
     minus = [i for i in dict.fromkeys(minus) if i not in both]
     if not plus or not minus:
-        raise ValueError("The pairs need a first differing word on each side to measure the effect.")
+        why = (f" (texts are cut to the model's context window of {lm.cfg.n_ctx} tokens, and a pair "
+               "that differs only after it has no differing word)" if cut else "")
+        raise ValueError(f"The pairs need a first differing word on each side to measure the "
+                         f"effect{why}.")
     words = lambda ids: tuple(lm.to_string([i]) for i in ids)  # noqa: E731
     return ConceptTargets("+ words", "- words", words(plus), words(minus), tuple(plus), tuple(minus),
                           tuple(dict.fromkeys(prompts)))

@@ -72,6 +72,33 @@ def test_bad_csvs_get_messages_and_the_page_keeps_working(csv_page):
     assert "Too few examples for a train/test split in class(es) 'rare' (2)" in texts(at)
 
 
+def test_infinite_labels_and_twice_named_columns_get_messages(csv_page):
+    """A number label like 1e999 is infinite (scikit-learn would raise), and `Text,text` would make
+    df["text"] a frame: both are refused with a message, and a good file works again after."""
+    rows = [(f"the {noun} sat", str(i), noun) for i, noun in enumerate(NOUNS * 3)]  # 15 numbers
+    rows[4] = ("the home sat", "1e999", "home")
+    at = _upload(csv_page, _csv(rows))
+    assert "The label on line(s) 6 is infinite or too big ('1e999')" in texts(at)
+    assert not at.dataframe and "probes_go" not in [b.key for b in at.button]
+    _upload(at, b"Text,text,label\nthe cat sat,the cat,x\nthe dog sat,the dog,y\n")
+    assert "more than one column named `text`" in texts(at)
+    _upload(at, _good_csv())
+    assert "40 rows, 2 classes" in texts(at) and "more than one column" not in texts(at)
+
+
+def test_a_fit_that_scikit_learn_refuses_gets_a_message(csv_page, monkeypatch):
+    import ui.probes_run as run
+
+    def refuse(*args, **kwargs):
+        raise ValueError("Input y contains infinity or a value too large for dtype('float64').")
+
+    monkeypatch.setattr(run, "report", refuse)
+    at = _upload(csv_page, _good_csv())
+    at.button(key="probes_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "The probes could not be fitted on this data: Input y contains infinity" in texts(at)
+
+
 def test_csv_probe_runs_on_click_and_the_layer_control_changes_the_details(csv_page):
     at = _upload(csv_page, _good_csv())
     assert "40 rows, 2 classes" in texts(at)

@@ -15,6 +15,10 @@ from ui.handoff import Direction
 
 PAGE = "app_pages/steering.py"
 PAIRS = "the cat is happy | the cat is sad\na dog is happy | a dog is sad\nMary is happy | Mary is sad"
+DIGITS = " ".join(str(i % 10) for i in range(140))  # 279 characters, 140 tokens: past n_ctx = 128
+needs_bundled = pytest.mark.skipif(  # only a missing checkpoint skips: any other load error fails
+    not (BUNDLED_DIR / "model.safetensors").is_file(),
+    reason="the bundled checkpoint is not built yet (python -m core.bundled.train)")
 
 
 def _open(tiny_model_dir, **query):
@@ -79,8 +83,7 @@ def test_a_direction_sent_from_another_page_is_offered(tiny_model_dir):
     assert at.slider(key="steer_layer").disabled
 
 
-@pytest.mark.skipif(not (BUNDLED_DIR / "model.safetensors").is_file(),
-                    reason="the bundled checkpoint is not built yet (python -m core.bundled.train)")
+@needs_bundled
 def test_bundled_ground_truth_steering_toward_positive_raises_positive_words():
     at = open_page(PAGE, query={"steer_concept": "sentiment", "steer_coef": "4.0"})
     assert at.success, texts(at)  # the verdict box: positive words up, negative words down
@@ -103,3 +106,89 @@ def test_on_a_bigger_model_the_layer_sweep_waits_for_its_button(tiny_model_dir, 
     assert len(at.get("vega_lite_chart")) == n_charts + 1
     at.slider(key="steer_coef").set_value(2.0).run()  # the map stays once computed
     assert "Each row builds its own" in texts(at)
+
+
+
+@needs_bundled
+def test_a_279_character_pair_of_digits_steers_instead_of_crashing():
+    """This pair once raised IndexError (positions past the context window); now both sides are cut
+    to the window, and a pair that differs only after the cut gets a message."""
+    early = f"{DIGITS} | {DIGITS[:100]}7{DIGITS[101:]}"
+    at = open_page(PAGE, query={"steer_concept": "pairs I type", "steer_pairs": early,
+                                "steer_temp": "0.0"})
+    assert "**Unsteered**" in [m.value for m in at.markdown], texts(at)
+    assert "P(+ words) next" in [m.label for m in at.metric]
+    at.text_area(key="steer_pairs").set_value(f"{DIGITS} | {DIGITS[:-1]}0").run()
+    assert not at.exception
+    assert "differ only after it" in texts(at) and "context window of 128 tokens" in texts(at)
+    assert "**Unsteered**" not in [m.value for m in at.markdown]
+
+
+def test_any_error_from_the_pairs_gets_a_message(tiny_model_dir, monkeypatch):
+    import ui.steering_compute as compute
+
+    def broken(*args, **kwargs):
+        raise IndexError("index out of range in self")
+
+    monkeypatch.setattr(compute, "steering_vector", broken)
+    at, _ = _open(tiny_model_dir)
+    assert not at.exception
+    assert "could not be built from this input" in texts(at)
+    assert "IndexError: index out of range in self" in texts(at)
+    assert at.text_area(key="steer_pairs").value == PAIRS  # nothing typed is lost
+
+
+def test_steer_from_survives_prompt_edits_and_is_clamped_to_the_prompt(tiny_model_dir):
+    """The slider's range no longer follows the prompt, so editing the prompt keeps its value (and
+    URL parameter); past the prompt's end, steering starts at the first new token, and the page
+    says so."""
+    at, _ = _open(tiny_model_dir)
+    slider = at.slider(key="steer_from")
+    assert slider.max == 31  # n_ctx - 1 of the tiny model
+    slider.set_value(6).run()
+    assert "position 6 on" in texts(at) and "steering starts at" not in texts(at)
+    at.text_area(key="steer_prompt").set_value("the cat sat on the mat and the dog sat .").run()
+    assert at.slider(key="steer_from").value == 6 and "position 6 on" in texts(at)
+    at.text_area(key="steer_prompt").set_value("the cat").run()  # BOS + 2 tokens
+    assert at.slider(key="steer_from").value == 6
+    shown = texts(at)
+    assert "The prompt has 3 tokens, so steering starts at position 3" in shown
+    assert "position 3 on" in shown and "position 6 on" not in shown
+
+
+def test_the_pairs_box_is_bounded(tiny_model_dir):
+    """The pairs live in the URL, so the box holds at most 2,000 characters; a longer link is cut
+    and the page says so."""
+    long = "\n".join([PAIRS] * 40)
+    assert len(long) > 2000
+    at, _ = _open(tiny_model_dir, steer_pairs=long)
+    assert not at.exception
+    assert len(at.text_area(key="steer_pairs").value) == 2000
+    assert "the box is full (it holds at most 2,000 characters" in texts(at)
+    at.text_area(key="steer_pairs").set_value(PAIRS).run()
+    assert "the box is full" not in texts(at)
+
+
+def test_a_direction_keeps_its_own_layer(tiny_model_dir):
+    folder = str(tiny_model_dir("gpt2"))
+    direction = Direction("probe: x, layer 0", folder, "blocks.0.hook_resid_post",
+                          np.linspace(-1, 1, 32).astype(np.float32), "probe")
+    at = open_page(PAGE, query={"model": folder, "steer_pairs": PAIRS, "steer_layer": "1",
+                                "steer_prompt": "the cat sat on the mat ."},
+                   state={HANDOFF_KEY: {direction.name: direction}})
+    at.selectbox(key="steer_concept").set_value("received: probe: x, layer 0").run()
+    assert not at.exception
+    assert "at layer 0, every position" in texts(at)
+
+
+@needs_bundled
+def test_the_measured_concept_of_a_received_direction_is_in_the_url():
+    from core.models import BUNDLED
+
+    direction = Direction("probe: gender, layer 2", BUNDLED, "blocks.2.hook_resid_pre",
+                          np.linspace(-1, 1, 128).astype(np.float32), "probe")
+    at = open_page(PAGE, query={"steer_concept": "received: probe: gender, layer 2",
+                                "steer_measure": "gender (female - male)"},
+                   state={HANDOFF_KEY: {direction.name: direction}})
+    assert at.selectbox(key="steer_measure").value == "gender"
+    assert "female pronouns" in texts(at)

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_info, threadpool_limits
 
+from core.interp import probes as probes_module
 from core.interp.probe_data import ProbeDataError, ProbeDataset
 from core.interp.probes import (
     LayerProbes,
@@ -181,3 +185,38 @@ def test_report_shapes_and_cosine():
     assert r.cosine[0, 1] > 0.9  # the same information, rescaled: the same direction
     assert abs(r.cosine[0, 2]) < 0.5
     assert r.test_score[2] < 0.7 < r.test_score[0]  # noise layer reads nothing
+
+
+def _blas_threads() -> int:
+    return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+
+class _BlasSpy(BaseEstimator, TransformerMixin):
+    """A pass-through pipeline step that records the BLAS thread count while the probe fits."""
+
+    seen: list[int] = []
+
+    def fit(self, X, y=None):
+        _BlasSpy.seen.append(_blas_threads())
+        return self
+
+    def transform(self, X):
+        return X
+
+
+def test_fitting_leaves_the_process_wide_blas_threads_alone(monkeypatch):
+    """threadpool limits are process-wide: a probe fit in one session must not change them for every
+    other session's matrix products (the benchmark sets its own)."""
+    original = probes_module.make_probe
+    monkeypatch.setattr(probes_module, "make_probe",
+                        lambda *a, **k: Pipeline([("spy", _BlasSpy()), *original(*a, **k).steps]))
+    X, y, _ = planted(n=300, d=8)
+    groups = np.arange(300) % 10
+    with threadpool_limits(2, user_api="blas"):
+        outside = _blas_threads()
+        if outside < 2:
+            pytest.skip("this BLAS runs a single thread: nothing to tell apart")
+        _BlasSpy.seen = []
+        LayerProbes().fit(np.stack([X, X]), y)
+        probes_module.cross_validate(X[None], y, groups, "class", 3)
+    assert len(_BlasSpy.seen) == 2 + 3 and set(_BlasSpy.seen) == {outside}

@@ -115,3 +115,26 @@ def test_subsample_keeps_rows_aligned():
     assert [data.labels[i] for i in index] == list(small.labels[:10])
     assert subsample(data, 1000) is data
     assert np.mean(small.is_test) == pytest.approx(0.25, abs=0.1)
+
+
+@pytest.mark.parametrize("bad", ["inf", "1e999", "-inf", "Infinity", "1e300"])
+@pytest.mark.parametrize("n_distinct", [2, 20])  # labels read as classes, or as a numeric target
+def test_number_labels_must_be_finite(bad, n_distinct):
+    labels = [str(i % n_distinct) for i in range(30)]
+    labels[3] = bad
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(30)], "label": labels})
+    with pytest.raises(ProbeDataError, match=rf"label on line\(s\) 5 is infinite or too big \('{bad}'\)"):
+        dataset_from_table(df)
+    labels[3] = "1e14"  # big but finite is fine
+    data = dataset_from_table(df.assign(label=labels))
+    assert data.labels[3] == (1e14 if n_distinct == 20 else "1e14")
+    assert data.target == ("numeric" if n_distinct == 20 else "class")
+
+
+def test_column_names_differing_only_in_case_are_refused():
+    df = pd.DataFrame([["a", "b", "x"], ["c", "d", "y"]], columns=["Text", "text", "label"])
+    with pytest.raises(ProbeDataError, match="more than one column named `text`"):
+        dataset_from_table(df)
+    df = pd.DataFrame([["a", "x", "y"]], columns=["text", "Label", " label "])
+    with pytest.raises(ProbeDataError, match="more than one column named `label`"):
+        dataset_from_table(df)

@@ -109,3 +109,44 @@ def test_causal_check_conditions(lm):
     one = causal_check(lm, act_name("resid_pre", 1), {"one": direction}, behaviour)
     assert one.n_removed == 1 and one.mean[0] == pytest.approx(clean.mean(), abs=1e-5)
     assert abs(one.mean[1] - one.mean[0]) > 1e-3
+
+
+def test_collection_ends_after_the_deepest_block_it_reads(lm):
+    """Reading only layer 0 never runs block 1 (run_with_cache's stop_at_layer), and reading the
+    last block unembeds a single position; the values equal the cached ones either way."""
+    early = [act_name("resid_pre", 0), act_name("resid_post", 0)]
+    calls = []
+    with lm.hooks([(act_name("attn_out", 1), lambda act, hook: calls.append(hook.name))]):
+        acts = collect_activations(lm, TEXTS, early, "last", bf16=False)
+    assert calls == []
+    np.testing.assert_allclose(acts, _reference(lm, early, "last"), atol=1e-5, rtol=1e-5)
+    shapes = []
+    handle = lm.model.get_output_embeddings().register_forward_hook(
+        lambda module, args, out: shapes.append(tuple(out.shape)))
+    try:
+        _, names = hook_points(lm.cfg.n_layers, "resid")
+        collect_activations(lm, TEXTS, names, "last", bf16=False)
+    finally:
+        handle.remove()
+    assert all(shape[1] == 1 for shape in shapes)
+
+
+def test_behaviour_scores_are_last_token_logit_differences(lm):
+    behaviour = Behaviour("demo", "mat - dog", ("the cat sat on the", "a dog ran"),
+                          ((" mat",), (" home", " park")), ((" dog",), (" cat",)))
+    want = []
+    for prompt, right, wrong in zip(behaviour.prompts, behaviour.right, behaviour.wrong, strict=True):
+        logits = lm(lm.to_tokens(prompt))[0, -1]
+        ids = lambda words: [lm.to_tokens(w, prepend_bos=False)[0, 0].item() for w in words]  # noqa: E731
+        want.append(float(logits[ids(right)].mean() - logits[ids(wrong)].mean()))
+    np.testing.assert_allclose(behaviour_scores(lm, behaviour), want, atol=1e-5)
+
+
+@pytest.mark.parametrize(("word", "message"), [(" zebra", "is an unknown word"),
+                                               (" cat sat", "is 2 tokens")])
+def test_the_causal_check_needs_known_single_tokens(lm, word, message):
+    """An unknown word would be scored as the tokenizer's unknown token: refused, like a word of
+    several tokens."""
+    behaviour = Behaviour("demo", "x", ("the cat sat on the",), ((word,),), ((" dog",),))
+    with pytest.raises(ValueError, match=f"{message} for .*the check needs single tokens"):
+        behaviour_scores(lm, behaviour)

@@ -283,3 +283,65 @@ def test_measurements_work_on_every_family(tiny_model_dir, arch):
     rows = E.steered_samples(model, v, model.to_tokens("the cat"), [0.0], n_new=6, temperature=0)
     plain = model.generate("the cat", max_new_tokens=6, temperature=0, stop_at_eos=False)
     assert rows[0].tolist() == plain.tokens.tolist()
+
+
+# -- texts longer than the context window ------------------------------------------------------------
+def _long(n_words: int, swap: int | None = None, word: str = "dog") -> str:
+    """n_words words of a sentence over the tiny vocabulary, word number `swap` replaced."""
+    words = ("the cat sat on the mat and " * 10).split()[:n_words]
+    if swap is not None:
+        words[swap] = word
+    return " ".join(words)
+
+
+def test_pairs_longer_than_the_context_window_are_read_inside_it(lm):
+    """40-word pairs on a model with n_ctx 32: both sides are cut to 32 tokens, and the vector is
+    the mean difference of the cut texts from the first differing token on."""
+    assert lm.cfg.n_ctx == 32
+    plus, minus = _long(40, 5, "happy"), _long(40, 5, "sad")
+    got = S.mean_difference(lm, [(plus, minus)], 1)
+    name = act_name("resid_pre", 1)
+    acts = []
+    for text in (plus, minus):
+        tokens = lm.to_tokens(text)
+        assert tokens.shape == (1, 32)
+        _, cache = lm.run_with_cache(tokens, names=[name])
+        acts.append(cache[name][0, 6:].mean(0))  # BOS + 5 shared words, then "happy" / "sad"
+    torch.testing.assert_close(got.vector, acts[0] - acts[1], atol=1e-5, rtol=1e-5)
+    last = S.mean_difference(lm, [(plus, minus)], 1, position="last")
+    assert torch.isfinite(last.vector).all() and last.norm > 0
+    t = E.targets_from_pairs(lm, [(plus, minus)])
+    assert t.plus_words == ("happy",) and t.minus_words == ("sad",)
+    assert t.prompts == (_long(5),)
+    p_plus, p_minus, diff = E.next_token_effect(lm, got, t, [0.0, 2.0], start_pos=31)
+    assert np.all(np.isfinite(diff)) and np.all((p_plus > 0) & (p_minus > 0))
+
+
+@pytest.mark.parametrize("position", ["diff", "last"])
+def test_pairs_that_differ_only_after_the_cut_are_refused(lm, position):
+    """Differing at word 35 of 40, the pair is the same 32 tokens for the model: no vector (not a
+    silent zero vector) and no words to measure, and the message names the context window."""
+    pair = (_long(40, 35, "happy"), _long(40, 35, "sad"))
+    with pytest.raises(ValueError, match="nothing to contrast.*context window of 32 tokens"):
+        S.mean_difference(lm, [pair], 1, position=position)
+    with pytest.raises(ValueError, match="first differing word.*context window of 32 tokens"):
+        E.targets_from_pairs(lm, [pair])
+    with pytest.raises(ValueError, match=r"nothing to contrast \(the model reads the same tokens\)"):
+        S.mean_difference(lm, [("the cat", "the cat")], 1, position=position)
+
+
+def test_measured_words_are_single_known_tokens(lm):
+    t = E._targets(lm, "+", "-", ["cat", " zebra", "cat sat", "dog"], ["mat"], ["the"])
+    assert t.plus_words == ("cat", "dog") and t.minus_words == ("mat",)
+    assert t.plus_ids == tuple(lm.to_tokens(w, prepend_bos=False)[0, 0].item() for w in ("cat", "dog"))
+    with pytest.raises(ValueError, match="No single-token words"):
+        E._targets(lm, "+", "-", ["zebra"], ["mat"], ["the"])
+
+
+def test_continuation_text_is_escaped_with_the_shared_escaper():
+    from ui.page import escape_markdown
+    from ui.steering_views import md_escape
+
+    text = "a *b* _c_ [d](e) $x$ :red[f]\nnext line"
+    assert md_escape(text) == escape_markdown("a *b* _c_ [d](e) $x$ :red[f]") + "  \n" + "next line"
+    assert "*" not in md_escape(text).replace("\\*", "")

@@ -67,3 +67,25 @@ def test_steered_stories_use_more_positive_words(lm, sentiment):
         return total
 
     assert balance(4.0) > balance(0.0) > balance(-4.0)
+
+
+DIGITS = " ".join(str(i % 10) for i in range(140))  # 279 characters, 140 tokens: past n_ctx = 128
+
+
+def test_a_279_character_pair_of_digits_is_cut_to_the_context_window(lm):
+    """This pair once crashed the page with an IndexError (positions past the context window)."""
+    assert len(DIGITS) == 279 and lm.cfg.n_ctx == 128
+    plus, minus = DIGITS, DIGITS[:100] + "7" + DIGITS[101:]  # digit 50 (a 0) becomes a 7
+    sv = S.mean_difference(lm, [(plus, minus)], LAYER)
+    assert torch.isfinite(sv.vector).all() and sv.norm > 0
+    targets = E.targets_from_pairs(lm, [(plus, minus)])
+    assert targets.plus_words == (" 0",) and targets.minus_words == (" 7",)
+    assert targets.prompts == (DIGITS[:99],)
+    p_plus, p_minus, diff = E.next_token_effect(lm, sv, targets, [0.0, 4.0], start_pos=127)
+    assert np.all(np.isfinite(diff)) and p_plus[0] > p_minus[0]  # the sequence says " 0" comes next
+    assert S.typical_norm(lm, sv.hook_name, [plus, minus]) > 0
+    late = DIGITS[:-1] + "0"  # differs only in the last digit, long after the cut
+    with pytest.raises(ValueError, match="context window of 128 tokens"):
+        S.mean_difference(lm, [(plus, late)], LAYER)
+    with pytest.raises(ValueError, match="context window of 128 tokens"):
+        E.targets_from_pairs(lm, [(plus, late)])
