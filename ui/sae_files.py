@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.interp.sae import SAE
+from core.interp.sae import SAE, read_notes
 from core.models import act_name
 from ui.page import show_problem
-from ui.sae_controls import DEFAULT_DOCS, READING, SITES
+from ui.sae_controls import DEFAULT_DOCS, DOC_CHOICES, READING, SITES
 from ui.sae_run import RUN_KEY, SAERun, analyse
 
 UPLOAD_KEY = "sae_upload_done"  # (file id, problem or "") of the upload already handled
+CORPUS_NOTE = "lab_corpus_docs"  # the corpus setting a downloaded SAE was measured on
+
+
+def download_bytes(run: SAERun) -> bytes:
+    """The file the download button serves: the SAE, and the corpus setting it was measured on."""
+    return run.sae.to_bytes(notes={CORPUS_NOTE: str(run.n_docs)})
 
 
 def download(run: SAERun) -> None:
     cfg = run.sae.cfg
     name = f"sae_{cfg.hook_name.replace('.', '_')}_{cfg.d_sae}.safetensors"
-    st.download_button("Download this SAE (.safetensors)", run.sae.to_bytes(), file_name=name,
+    st.download_button("Download this SAE (.safetensors)", download_bytes(run), file_name=name,
                        mime="application/octet-stream", icon=":material/download:",
                        key="sae_download", on_click="ignore")
 
@@ -44,7 +50,8 @@ def upload(lm) -> None:
         return
     try:
         with st.spinner(READING, show_time=True):
-            run = SAERun(None, sae, analyse(lm, sae, sae.cfg.hook_name, DEFAULT_DOCS))
+            n_docs = corpus_docs(file)
+            run = SAERun(None, sae, analyse(lm, sae, sae.cfg.hook_name, n_docs), n_docs_measured=n_docs)
     except ValueError as err:  # the checks above should catch everything; the page keeps running
         problem = f"Could not use {file.name!r}: {err}"
         st.session_state[UPLOAD_KEY] = (file.file_id, problem)
@@ -75,3 +82,14 @@ def _check(lm, file) -> tuple[SAE | None, str]:
 def hook_points(lm) -> set[str]:
     """The hooks an SAE from this page can read: the form's sites at every layer of lm."""
     return {act_name(site, layer) for site in SITES for layer in range(lm.cfg.n_layers)}
+
+
+def corpus_docs(file) -> int:
+    """The corpus setting the file's SAE was measured on when it was downloaded, so that an upload
+    reports the same numbers; the default corpus for files without that note (or with a value the
+    corpus slider does not offer)."""
+    try:
+        value = read_notes(file.getvalue()).get(CORPUS_NOTE, "")
+    except ValueError:
+        return DEFAULT_DOCS
+    return int(value) if value.isdigit() and int(value) in DOC_CHOICES else DEFAULT_DOCS

@@ -44,11 +44,12 @@ class SAERun:
     steps: int = 0  # optimiser steps taken
     seconds: float = 0.0
     acts_per_second: float = 0.0
+    n_docs_measured: int = DEFAULT_DOCS  # the corpus setting an uploaded SAE is measured on
 
     @property
     def n_docs(self) -> int:
-        """The corpus size its activations come from (the default for an uploaded SAE)."""
-        return self.experiment.n_docs if self.experiment else DEFAULT_DOCS
+        """The corpus setting its activations come from."""
+        return self.experiment.n_docs if self.experiment else self.n_docs_measured
 
 
 def history_frame(history: list[TrainPoint]) -> pd.DataFrame:

@@ -39,7 +39,7 @@ DEFAULT_OUT = Path(__file__).resolve().parents[2] / "assets" / "bundled"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 5000
+    steps: int = 6000
     batch: int = 32
     n_ctx: int = N_CTX
     n_layers: int = 4
@@ -55,7 +55,7 @@ class TrainConfig:
     betas: tuple = (0.9, 0.95)
     grad_clip: float = 1.0
     bf16: bool = True
-    seed: int = 0
+    seed: int = 1  # the shipped checkpoint; seeds 0, 2-5 formed no sharp previous-token head
     threads: int = 1  # one thread: robust when other programs share the CPU (2 can stall)
     log_every: int = 50
 
@@ -69,11 +69,11 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
 
 
-def build_model(cfg: TrainConfig, vocab_size: int):
+def build_model(cfg: TrainConfig, vocab_size: int, pad_id: int | None = None):
     config = GPT2Config(
         vocab_size=vocab_size, n_positions=cfg.n_ctx, n_embd=cfg.d_model, n_layer=cfg.n_layers,
         n_head=cfg.n_heads, activation_function="gelu", resid_pdrop=0.0, embd_pdrop=0.0,
-        attn_pdrop=0.0, bos_token_id=0, eos_token_id=0, tie_word_embeddings=True,
+        attn_pdrop=0.0, bos_token_id=0, eos_token_id=0, pad_token_id=pad_id, tie_word_embeddings=True,
     )
     torch.manual_seed(cfg.seed)
     model = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
@@ -122,7 +122,7 @@ def train(cfg: TrainConfig, out: Path) -> dict:
                           progress=lambda n: bar.update(n - bar.n),
                           small_alphabet=cfg.small_alphabet)
     bar.close()
-    model = build_model(cfg, vocab_size)
+    model = build_model(cfg, vocab_size, tokenizer.pad_token_id)
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     opt = optimizer_for(model, cfg)
     model.train()

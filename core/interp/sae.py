@@ -157,9 +157,10 @@ class SAE(nn.Module):
         (folder / CONFIG_FILE).write_text(json.dumps(asdict(self.cfg), indent=1))
         return folder
 
-    def to_bytes(self) -> bytes:
-        """One self-describing .safetensors file: weights plus the config in its metadata."""
-        return save(self.tensors(), metadata=_metadata(self.cfg))
+    def to_bytes(self, notes: dict[str, str] | None = None) -> bytes:
+        """One self-describing .safetensors file: weights plus the config in its metadata, and any
+        `notes` (string -> string, e.g. the corpus it was measured on) beside it; see read_notes."""
+        return save(self.tensors(), metadata={**(notes or {}), **_metadata(self.cfg)})
 
     @classmethod
     def load(cls, source: str | Path | bytes) -> SAE:
@@ -212,8 +213,25 @@ def _metadata(cfg: SAEConfig) -> dict[str, str]:
     return {"sae_config": json.dumps(asdict(cfg))}
 
 
+def read_notes(raw: bytes) -> dict[str, str]:
+    """The string notes that to_bytes(notes=...) stored beside the config (ValueError if the file
+    is not safetensors)."""
+    return {key: value for key, value in _header_metadata(raw).items()
+            if key != "sae_config" and isinstance(key, str) and isinstance(value, str)}
+
+
 def _read_metadata(raw: bytes) -> dict | None:
     """The config stored in a safetensors file's header (not yet checked), or None if absent."""
+    text = _header_metadata(raw).get("sae_config")
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValueError("The SAE config in the file's metadata is not a JSON string.")
+    return _parse_json(text, "its SAE config")
+
+
+def _header_metadata(raw: bytes) -> dict:
+    """The __metadata__ object of a safetensors file's JSON header (empty if it has none)."""
     if len(raw) < 8:
         raise ValueError("Not a safetensors file: it is too short.")
     n = int.from_bytes(raw[:8], "little")
@@ -225,12 +243,7 @@ def _read_metadata(raw: bytes) -> dict | None:
     metadata = header.get("__metadata__", {})
     if not isinstance(metadata, dict):
         raise ValueError("Not a safetensors file: its __metadata__ is not a JSON object.")
-    text = metadata.get("sae_config")
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise ValueError("The SAE config in the file's metadata is not a JSON string.")
-    return _parse_json(text, "its SAE config")
+    return metadata
 
 
 def _parse_json(text: str | bytes, what: str):

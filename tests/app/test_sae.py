@@ -15,6 +15,7 @@ from core.interp.sae_train import SAETrainer, TrainConfig
 from core.models import ModelLoadError, act_name, load_model
 from tests.app.helpers import ROOT, open_page, texts
 from ui.sae_controls import MAX_FLOATS, Experiment, activations, corpus, read_activations
+from ui.sae_files import download_bytes
 
 SMALL = {"sae_steps": "100", "sae_docs": "500", "sae_expansion": "2x", "sae_l1": "1.0", "sae_lr": "0.005"}
 BUNDLED_WEIGHTS = ROOT / "assets" / "bundled" / "model.safetensors"
@@ -114,9 +115,9 @@ def test_a_downloaded_sae_loads_back_and_a_bad_file_is_explained():
     at = _train(SMALL)
     found = re.search(r"It found (\d+) of 11", texts(at)).group(1)
     assert any(b.label == "Download this SAE (.safetensors)" for b in at.get("download_button"))
-    sae = at.session_state["sae_run_result"].sae  # the download button serves sae.to_bytes()
-    fresh = open_page("app_pages/sae.py", timeout=180)
-    fresh.file_uploader(key="sae_upload").upload("mine.safetensors", sae.to_bytes()).run(timeout=180)
+    blob = download_bytes(at.session_state["sae_run_result"])  # what the download button serves
+    fresh = open_page("app_pages/sae.py", timeout=180)  # default corpus: 3,000 documents, not 500
+    fresh.file_uploader(key="sae_upload").upload("mine.safetensors", blob).run(timeout=180)
     assert not fresh.exception
     page = texts(fresh)
     assert f"It found {found} of 11" in page and "Uploaded SAE" in page

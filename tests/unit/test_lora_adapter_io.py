@@ -18,6 +18,7 @@ from safetensors.torch import save as save_tensors
 from core.interp.adapter_io import ALLOW_ANY_FOLDER_ENV, REPO_DIR, AdapterLoadError, adapter_zip, load_adapter
 from core.interp.finetune import FinetuneConfig, adapted_copy
 from core.models import load_model
+from tests.unit.zips import make_zip
 
 
 @pytest.fixture(scope="module")
@@ -33,21 +34,13 @@ def files(gpt2) -> dict[str, bytes]:
         return {name: zf.read(name) for name in zf.namelist()}
 
 
-def _zip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def _with_config(files, **changes) -> bytes:
     config = json.loads(files["adapter_config.json"])
-    return _zip({**files, "adapter_config.json": json.dumps({**config, **changes}).encode()})
+    return make_zip({**files, "adapter_config.json": json.dumps({**config, **changes}).encode()})
 
 
 def test_the_good_adapter_loads(gpt2, files):
-    _, _, config = load_adapter(gpt2, _zip(files))
+    _, _, config = load_adapter(gpt2, make_zip(files))
     assert config["peft_type"] == "LORA" and config["r"] == 2
 
 
@@ -59,14 +52,14 @@ def test_the_good_adapter_loads(gpt2, files):
 ])
 def test_a_config_that_is_not_a_json_object_gets_a_message(gpt2, files, config, message):
     with pytest.raises(AdapterLoadError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        load_adapter(gpt2, _zip({**files, "adapter_config.json": config}))
+        load_adapter(gpt2, make_zip({**files, "adapter_config.json": config}))
 
 
 def test_wrong_shaped_weights_do_not_fit(gpt2, files):
     weights = load_tensors(files["adapter_model.safetensors"])
     wrong = {k: torch.zeros(v.shape[0] + 1, v.shape[1]) for k, v in weights.items()}  # r = 3 where r = 2
     with pytest.raises(AdapterLoadError, match="does not fit") as err:
-        load_adapter(gpt2, _zip({**files, "adapter_model.safetensors": save_tensors(wrong)}))
+        load_adapter(gpt2, make_zip({**files, "adapter_model.safetensors": save_tensors(wrong)}))
     assert "size mismatch" in str(err.value) and len(str(err.value)) < 500  # PEFT's list, cut short
 
 
@@ -74,9 +67,9 @@ def test_weights_missing_from_the_file_are_not_silently_left_at_their_start(gpt2
     weights = load_tensors(files["adapter_model.safetensors"])
     kept = dict(sorted(weights.items())[:3])
     with pytest.raises(AdapterLoadError, match=f"lacks {len(weights) - 3} of the adapter's weights"):
-        load_adapter(gpt2, _zip({**files, "adapter_model.safetensors": save_tensors(kept)}))
+        load_adapter(gpt2, make_zip({**files, "adapter_model.safetensors": save_tensors(kept)}))
     with pytest.raises(AdapterLoadError, match=f"lacks {len(weights)} of"):
-        load_adapter(gpt2, _zip({**files, "adapter_model.safetensors": save_tensors({})}))
+        load_adapter(gpt2, make_zip({**files, "adapter_model.safetensors": save_tensors({})}))
 
 
 @pytest.mark.parametrize(("changes", "weights", "message"), [
@@ -88,7 +81,7 @@ def test_weights_missing_from_the_file_are_not_silently_left_at_their_start(gpt2
 def test_configs_and_files_peft_rejects_get_a_message(gpt2, files, changes, weights, message):
     blob = _with_config(files, **changes)
     if weights is not None:
-        blob = _zip({**files, "adapter_model.safetensors": weights})
+        blob = make_zip({**files, "adapter_model.safetensors": weights})
     with pytest.raises(AdapterLoadError, match=message):
         load_adapter(gpt2, blob)
 

@@ -17,6 +17,7 @@ from core.interp import lora_diff as D
 from core.interp.adapter_io import AdapterLoadError, adapter_zip, load_adapter
 from core.interp.finetune import FinetuneConfig, adapted_copy
 from core.models import load_model
+from tests.unit.zips import make_zip
 
 
 def test_effective_rank_of_known_spectra():
@@ -99,22 +100,14 @@ def test_adapter_zip_round_trip_gives_the_same_model(gpt2):
         assert torch.allclose(delta, D.deltas(gpt2, tuned)[name], atol=1e-7)
 
 
-def _zip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def test_bad_adapter_files_get_clear_messages(gpt2, tiny_model_dir, tmp_path):
     with pytest.raises(AdapterLoadError, match="not a zip"):
         load_adapter(gpt2, b"hello")
     with pytest.raises(AdapterLoadError, match="unsafe path"):
-        load_adapter(gpt2, _zip({"../evil/adapter_config.json": b"{}"}))
+        load_adapter(gpt2, make_zip({"../evil/adapter_config.json": b"{}"}))
     with pytest.raises(AdapterLoadError, match="No adapter_config.json"):
-        load_adapter(gpt2, _zip({"readme.txt": b"hi"}))
-    pickled = _zip({"a/adapter_config.json": json.dumps({"peft_type": "LORA"}).encode(),
+        load_adapter(gpt2, make_zip({"readme.txt": b"hi"}))
+    pickled = make_zip({"a/adapter_config.json": json.dumps({"peft_type": "LORA"}).encode(),
                     "a/adapter_model.bin": b"pickle"})
     with pytest.raises(AdapterLoadError, match="only safetensors"):
         load_adapter(gpt2, pickled)

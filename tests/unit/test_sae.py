@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save
 
-from core.interp.sae import SAE, SAEConfig, perfect_sae
+from core.interp.sae import SAE, SAEConfig, perfect_sae, read_notes
 from core.models import act_name, load_model
 
 
@@ -60,6 +60,16 @@ def test_save_then_load_gives_identical_outputs(arch, tmp_path):
         assert torch.equal(loaded(x), sae(x))
         assert torch.equal(loaded.encode(x), sae.encode(x))
     assert (tmp_path / "sae" / "cfg.json").is_file()
+
+
+def test_notes_travel_beside_the_config_and_cannot_replace_it():
+    sae = _random_sae("relu")
+    blob = sae.to_bytes(notes={"lab_corpus_docs": "500", "sae_config": "{}"})
+    assert read_notes(blob) == {"lab_corpus_docs": "500"}
+    assert SAE.load(blob).cfg == sae.cfg  # the real config wins over a note of the same name
+    assert read_notes(sae.to_bytes()) == {}
+    with pytest.raises(ValueError, match="too short"):
+        read_notes(b"abc")
 
 
 def test_load_refuses_files_that_are_not_saes(tmp_path):

@@ -13,7 +13,24 @@ from core.models.adapters.base import (
 from core.models.config import ModelConfig
 
 
-class GPT2Adapter(Adapter):
+class GPT2Layout:
+    """Where the shared modules sit in models laid out like GPT-2 (`model.transformer.{h, wte, wpe,
+    ln_f}`): GPT-2 itself and GPT-Neo."""
+
+    def blocks(self):
+        return self.model.transformer.h
+
+    def embed(self):
+        return self.model.transformer.wte
+
+    def pos_embed(self):
+        return self.model.transformer.wpe
+
+    def ln_final(self):
+        return self.model.transformer.ln_f
+
+
+class GPT2Adapter(GPT2Layout, Adapter):
     """GPT-2 (and our bundled model): learned positions, LayerNorm, Conv1D weights stored [in, out]."""
 
     arch = "gpt2"
@@ -24,21 +41,9 @@ class GPT2Adapter(Adapter):
         "mlp_out": ("mlp.c_proj",),
     }
 
-    def blocks(self):
-        return self.model.transformer.h
-
     def block_modules(self, layer):
         b = self.blocks()[layer]
         return BlockModules(b, b.attn, b.mlp, b.mlp.c_fc, b.mlp.c_proj, b.ln_1, b.ln_2)
-
-    def embed(self):
-        return self.model.transformer.wte
-
-    def pos_embed(self):
-        return self.model.transformer.wpe
-
-    def ln_final(self):
-        return self.model.transformer.ln_f
 
     def config(self):
         c = self.model.config

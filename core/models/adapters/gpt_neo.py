@@ -14,6 +14,7 @@ import types
 import torch
 
 from core.models.adapters.base import Adapter, AttentionWeights, BlockModules, count_params
+from core.models.adapters.gpt2 import GPT2Layout
 from core.models.config import ModelConfig
 from core.models.hooked_attention import hooked_attention_forward
 
@@ -30,7 +31,7 @@ def _hooked_neo_attn(self, query, key, value, attention_mask=None):
     return z.transpose(1, 2), pattern  # GPT-Neo merges heads from [batch, head, pos, d_head]
 
 
-class GPTNeoAdapter(Adapter):
+class GPTNeoAdapter(GPT2Layout, Adapter):
     arch = "gpt_neo"
     attn_implementation = "eager"  # GPT-Neo only knows eager / flash; we patch eager below
     target_roles = {
@@ -39,9 +40,6 @@ class GPTNeoAdapter(Adapter):
         "mlp_in": ("mlp.c_fc",),
         "mlp_out": ("mlp.c_proj",),
     }
-
-    def blocks(self):
-        return self.model.transformer.h
 
     def block_modules(self, layer):
         b = self.blocks()[layer]
@@ -52,15 +50,6 @@ class GPTNeoAdapter(Adapter):
         for block in self.blocks():
             core = block.attn.attention
             core._attn = types.MethodType(_hooked_neo_attn, core)
-
-    def embed(self):
-        return self.model.transformer.wte
-
-    def pos_embed(self):
-        return self.model.transformer.wpe
-
-    def ln_final(self):
-        return self.model.transformer.ln_f
 
     def config(self):
         c = self.model.config
