@@ -34,9 +34,9 @@ left, right = st.columns([1, 3])
 family = left.selectbox("Document family", families, key="bm_family", bind="query-params",
                         format_func=lambda f: f.replace("_", " "))
 seed = left.number_input("Sample seed", 0, 10_000, 0, key="bm_seed", bind="query-params")
-left.caption(f"Share of training tokens: {grammar.FAMILY_WEIGHTS[family]:.0%}. A sixth family "
-             f"(random token ids, repeated; {grammar.FAMILY_WEIGHTS['random_ids']:.0%}) makes every "
-             "token appear and teaches copying.")
+left.caption(f"Share of training documents: {grammar.FAMILY_WEIGHTS[family]:.0%}. A sixth family "
+             f"(random token ids, repeated; {grammar.FAMILY_WEIGHTS['random_ids']:.0%} of documents) "
+             "makes every token appear and teaches copying.")
 with right:
     for _, text in corpus.corpus_documents(3, seed=int(seed), families=[family]):
         st.code(text, language=None, wrap_lines=True)

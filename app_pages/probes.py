@@ -5,6 +5,7 @@ import streamlit as st
 from core.interp.probe_acts import SITES, hook_points
 from core.interp.probe_data import BUNDLED, POSITIONS, ProbeDataError
 from core.models import ModelLoadError
+from ui import probes_frames as frames
 from ui import probes_run as run
 from ui import probes_views as views
 from ui.models import current_model
@@ -72,8 +73,8 @@ except ValueError as err:  # data the checks above let through but scikit-learn 
     show_problem(f"The probes could not be fitted on this data: {err}")
     views.finish()
 
-if "probes_layer" not in st.session_state:
-    st.session_state["probes_layer"] = min(lm.cfg.n_layers - 1, len(labels) - 1)
+if "probes_layer" not in st.session_state:  # start where the property becomes readable
+    st.session_state["probes_layer"] = frames.detail_layer(report)
 elif st.session_state["probes_layer"] >= len(labels):  # the site changed to one with fewer layers
     st.session_state["probes_layer"] = len(labels) - 1
 layer = st.select_slider("Layer for the details below", range(len(labels)), key="probes_layer",

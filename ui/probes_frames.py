@@ -62,6 +62,12 @@ def first_readable(r: ProbeReport, threshold: float = 0.9) -> int | None:
     return int(hits[0]) if len(hits) else None
 
 
+def detail_layer(r: ProbeReport, threshold: float = 0.9) -> int:
+    """The layer to show first: where the property becomes readable, else the best one."""
+    i = first_readable(r, threshold)
+    return i if i is not None else int(np.nanargmax(r.test_score))
+
+
 def readable_sentence(r: ProbeReport, threshold: float = 0.9) -> str:
     """Where the property becomes readable, in words (with the selectivity there)."""
     i = first_readable(r, threshold)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.interp.sae import SAE, read_notes
+from core.interp.sae import SAE
+from core.interp.sae_file import read_notes
 from core.models import act_name
 from ui.page import show_problem
 from ui.sae_controls import DEFAULT_DOCS, DOC_CHOICES, READING, SITES

@@ -35,6 +35,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save, save_file
 from torch import nn
 
+from core.interp.sae_file import (
+    PARAMETER_SHAPES,
+    check_tensors,
+    checked_config,
+    config_metadata,
+    parse_json,
+    stored_config,
+)
+
 ARCHITECTURES = ("relu", "topk")
 WEIGHTS_FILE, CONFIG_FILE = "sae_weights.safetensors", "cfg.json"  # SAELens folder layout
 
@@ -153,14 +162,14 @@ class SAE(nn.Module):
         """Write cfg.json and sae_weights.safetensors (the SAELens layout) into folder."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        save_file(self.tensors(), folder / WEIGHTS_FILE, metadata=_metadata(self.cfg))
+        save_file(self.tensors(), folder / WEIGHTS_FILE, metadata=config_metadata(asdict(self.cfg)))
         (folder / CONFIG_FILE).write_text(json.dumps(asdict(self.cfg), indent=1))
         return folder
 
     def to_bytes(self, notes: dict[str, str] | None = None) -> bytes:
         """One self-describing .safetensors file: weights plus the config in its metadata, and any
-        `notes` (string -> string, e.g. the corpus it was measured on) beside it; see read_notes."""
-        return save(self.tensors(), metadata={**(notes or {}), **_metadata(self.cfg)})
+        `notes` (string -> string, e.g. the corpus it was measured on) beside it; see sae_file.read_notes."""
+        return save(self.tensors(), metadata={**(notes or {}), **config_metadata(asdict(self.cfg))})
 
     @classmethod
     def load(cls, source: str | Path | bytes) -> SAE:
@@ -177,20 +186,20 @@ class SAE(nn.Module):
             try:
                 if path.is_dir():
                     raw = (path / WEIGHTS_FILE).read_bytes()
-                    meta = _parse_json((path / CONFIG_FILE).read_text(), "its cfg.json")
+                    meta = parse_json((path / CONFIG_FILE).read_text(), "its cfg.json")
                 else:
                     raw, meta = path.read_bytes(), None
             except OSError as err:
                 raise ValueError(f"Could not read the SAE from {path}: {err}") from err
-        meta = meta if meta is not None else _read_metadata(raw)
+        meta = meta if meta is not None else stored_config(raw)
         if meta is None:
             raise ValueError("Not an SAE file from this lab: its config is missing.")
-        cfg = _config_from(meta)
+        cfg = SAEConfig(**checked_config(meta))  # SAEConfig checks the architecture and k
         try:
             tensors = load(raw)
         except (SafetensorError, ValueError, TypeError, KeyError, RuntimeError, OverflowError) as err:
             raise ValueError(f"Not a readable safetensors file: {err}") from err
-        _check_tensors(cfg, tensors)
+        check_tensors(asdict(cfg), tensors)
         sae = cls(cfg)  # safe now: its weights are no bigger than the file's
         sae.load_state_dict({n: tensors[n] for n in PARAMETER_SHAPES})
         return sae.eval()
@@ -207,94 +216,6 @@ def sparsify(hidden_pre: torch.Tensor, cfg: SAEConfig, dec_norms: torch.Tensor |
     indices = score.topk(cfg.k, dim=-1).indices  # [..., k]
     values = hidden_pre.gather(-1, indices)
     return torch.zeros_like(hidden_pre).scatter_(-1, indices, torch.relu(values))
-
-
-def _metadata(cfg: SAEConfig) -> dict[str, str]:
-    return {"sae_config": json.dumps(asdict(cfg))}
-
-
-def read_notes(raw: bytes) -> dict[str, str]:
-    """The string notes that to_bytes(notes=...) stored beside the config (ValueError if the file
-    is not safetensors)."""
-    return {key: value for key, value in _header_metadata(raw).items()
-            if key != "sae_config" and isinstance(key, str) and isinstance(value, str)}
-
-
-def _read_metadata(raw: bytes) -> dict | None:
-    """The config stored in a safetensors file's header (not yet checked), or None if absent."""
-    text = _header_metadata(raw).get("sae_config")
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise ValueError("The SAE config in the file's metadata is not a JSON string.")
-    return _parse_json(text, "its SAE config")
-
-
-def _header_metadata(raw: bytes) -> dict:
-    """The __metadata__ object of a safetensors file's JSON header (empty if it has none)."""
-    if len(raw) < 8:
-        raise ValueError("Not a safetensors file: it is too short.")
-    n = int.from_bytes(raw[:8], "little")
-    if n > len(raw) - 8:
-        raise ValueError("Not a safetensors file: its header is cut short.")
-    header = _parse_json(raw[8:8 + n], "its header")
-    if not isinstance(header, dict):
-        raise ValueError("Not a safetensors file: its header is not a JSON object.")
-    metadata = header.get("__metadata__", {})
-    if not isinstance(metadata, dict):
-        raise ValueError("Not a safetensors file: its __metadata__ is not a JSON object.")
-    return metadata
-
-
-def _parse_json(text: str | bytes, what: str):
-    try:
-        return json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise ValueError(f"Not an SAE file from this lab: {what} is not readable JSON.") from err
-
-
-_FIELD_TYPES = {"d_in": int, "d_sae": int, "architecture": str, "k": int, "hook_name": str,
-                "model_spec": str}
-PARAMETER_SHAPES = {  # parameter -> its shape in terms of the config
-    "W_dec": ("d_sae", "d_in"), "W_enc": ("d_in", "d_sae"), "b_enc": ("d_sae",), "b_dec": ("d_in",),
-}
-
-
-def _config_from(meta) -> SAEConfig:
-    """An SAEConfig from untrusted JSON: every field of the right type, sizes positive."""
-    if not isinstance(meta, dict):
-        raise ValueError("The SAE config is not a JSON object.")
-    unknown = sorted(str(key) for key in set(meta) - set(_FIELD_TYPES))
-    if unknown:
-        raise ValueError(f"The SAE config is not one this lab knows: unknown fields {', '.join(unknown)}.")
-    missing = [key for key in ("d_in", "d_sae") if key not in meta]
-    if missing:
-        raise ValueError(f"The SAE config lacks {', '.join(missing)}.")
-    for key, value in meta.items():
-        kind = _FIELD_TYPES[key]
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ValueError(f"The SAE config's {key} should be {kind.__name__}, not {value!r:.40}.")
-    if meta["d_in"] < 1 or meta["d_sae"] < 1 or meta.get("k", 0) < 0:
-        raise ValueError(f"The SAE config has impossible sizes: d_in {meta['d_in']}, d_sae "
-                         f"{meta['d_sae']}, k {meta.get('k', 0)}.")
-    return SAEConfig(**meta)  # checks the architecture and k itself (ValueError)
-
-
-def _check_tensors(cfg: SAEConfig, tensors: dict[str, torch.Tensor]) -> None:
-    """The file holds every parameter, as finite floats of exactly the config's shapes."""
-    missing = sorted(set(PARAMETER_SHAPES) - set(tensors))
-    if missing:
-        raise ValueError(f"The SAE file lacks {', '.join(missing)}.")
-    sizes = asdict(cfg)
-    for name, dims in PARAMETER_SHAPES.items():
-        want, got = tuple(sizes[d] for d in dims), tuple(tensors[name].shape)
-        if got != want:
-            raise ValueError(f"The SAE's weights do not fit its config: {name} has shape {got}, "
-                             f"but d_in {cfg.d_in} and d_sae {cfg.d_sae} need {want}.")
-        if not tensors[name].is_floating_point():
-            raise ValueError(f"The SAE's {name} holds {tensors[name].dtype}, not floats.")
-        if not torch.isfinite(tensors[name]).all():
-            raise ValueError(f"The SAE's {name} contains NaN or infinite values.")
 
 
 def perfect_sae(d_in: int, hook_name: str = "", model_spec: str = "") -> SAE:

@@ -8,7 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save
 
-from core.interp.sae import SAE, SAEConfig, perfect_sae, read_notes
+from core.interp.sae import SAE, SAEConfig, perfect_sae
+from core.interp.sae_file import read_notes
 from core.models import act_name, load_model
 
 
