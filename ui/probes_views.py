@@ -192,8 +192,7 @@ def notice_view(lm, r: ProbeReport, source: str) -> None:
     st.markdown(f"**The answer key.** {GROUND_TRUTH[source]}")
     st.markdown(f"**What the probes found.** {F.readable_sentence(r)}")
     if source in probe_causal.BEHAVIOURS:
-        i = F.first_readable(r)
-        i = int(np.nanargmax(r.test_score)) if i is None else i
+        i = F.detail_layer(r)
         directions = {"probe weights removed": r.directions[i],
                       "class-mean difference removed": r.mean_diff[i]}
         result = run.causal(lm, lm.spec, source, r.hook_names[i], directions)

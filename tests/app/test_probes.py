@@ -134,11 +134,13 @@ def test_gender_ground_truth_on_the_bundled_model():
     verdict = re.search(r"flips the model's choice on (\d+)% of prompts .*?against (\d+)% for a "
                         r"random direction.*?; so the model (does \*\*not\*\* rely|\*\*uses\*\*)", page)
     flipped, random_flipped = int(verdict.group(1)), int(verdict.group(2))
-    assert (flipped - random_flipped >= 20) == ("uses" in verdict.group(3))
-    # removing the probe's directions costs the behaviour more than removing a random one
+    # the details open at the same layer: what each removal cost, in % of the effect
     gone = {name: int(pct) for name, pct in
             re.findall(r"\*\*([a-z -]+) removed\*\*: \S+ → \S+ \((-?\d+)% of the effect gone", page)}
-    assert max(gone["probe weights"], gone["class-mean difference"]) > gone["random direction"], gone
+    most = max(gone["probe weights"], gone["class-mean difference"])
+    assert most > gone["random direction"], gone  # the probe's directions matter more than chance
+    used = flipped - random_flipped >= 20 or (most >= 25 and most - gone["random direction"] >= 15)
+    assert used == ("uses" in verdict.group(3)), (verdict.group(0), gone)
 
     at.selectbox(key="probes_dataset").set_value("colour").run()
     assert not at.exception
