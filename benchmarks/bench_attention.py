@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import Result, best_of
+from benchmarks import Result, best_of, transformer_lens_twin
 from core.interp import attention as A
 from core.interp import circuits as C
 from core.models import ModelLoadError, load_model
@@ -68,22 +68,22 @@ def _redraw_times(text: str) -> dict[str, float]:
 
 
 def _lens_copying(shape: dict):
-    try:
-        from transformer_lens import HookedTransformer, HookedTransformerConfig
-    except ImportError:
+    model = transformer_lens_twin(_gpt2_config(shape))
+    if model is None:
         return None
-    cfg = HookedTransformerConfig(
-        n_layers=shape["n_layers"], d_model=shape["d_model"], n_heads=shape["n_heads"],
-        d_head=shape["d_model"] // shape["n_heads"], d_mlp=4 * shape["d_model"], d_vocab=shape["d_vocab"],
-        n_ctx=128, act_fn="gelu_new", normalization_type="LN", device="cpu", seed=0,
-    )
-    model = HookedTransformer(cfg).eval()
 
     def scores():
         with torch.no_grad():
             lam = (model.W_E @ model.OV @ model.W_U).eigenvalues  # [layer, head, d_head]
             return (lam.real.sum(-1) / lam.abs().sum(-1)).numpy()
     return scores
+
+
+def _gpt2_config(shape: dict):
+    from transformers import GPT2Config
+
+    return GPT2Config(n_layer=shape["n_layers"], n_embd=shape["d_model"], n_head=shape["n_heads"],
+                      vocab_size=shape["d_vocab"], n_positions=128)
 
 
 class _Vocabulary:
@@ -99,14 +99,12 @@ class _Vocabulary:
 
 
 def _ours_copying(shape: dict):
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2LMHeadModel
 
     from core.models.loading import wrap
 
     torch.manual_seed(0)
-    config = GPT2Config(n_layer=shape["n_layers"], n_embd=shape["d_model"], n_head=shape["n_heads"],
-                        vocab_size=shape["d_vocab"], n_positions=128)
-    lm = wrap(GPT2LMHeadModel(config).eval(), _Vocabulary(shape["d_vocab"]))
+    lm = wrap(GPT2LMHeadModel(_gpt2_config(shape)).eval(), _Vocabulary(shape["d_vocab"]))
     return lambda: C.copying_scores(lm, "direct")
 
 

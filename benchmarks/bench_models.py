@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from benchmarks import Result, best_of
+from benchmarks import Result, best_of, transformer_lens_twin
 from core.models.loading import wrap
 
 SHAPES = {
@@ -20,19 +20,6 @@ SHAPES = {
                                           vocab_size=50257),
 }
 N_TOKENS = 128
-
-
-def _transformer_lens(shape: dict):
-    try:
-        from transformer_lens import HookedTransformer, HookedTransformerConfig
-    except ImportError:
-        return None
-    cfg = HookedTransformerConfig(
-        n_layers=shape["n_layer"], d_model=shape["n_embd"], n_heads=shape["n_head"],
-        d_head=shape["n_embd"] // shape["n_head"], d_mlp=shape["n_inner"], d_vocab=shape["vocab_size"],
-        n_ctx=1024, act_fn="gelu_new", normalization_type="LN", device="cpu", seed=0,
-    )
-    return HookedTransformer(cfg).eval()
 
 
 def run() -> list[Result]:
@@ -46,7 +33,7 @@ def run() -> list[Result]:
             plain = best_of(lambda hf=hf, tokens=tokens: hf(input_ids=tokens, use_cache=False))
         lm = wrap(GPT2LMHeadModel(GPT2Config(n_positions=1024, **shape)).eval(), None)
         ours = best_of(lambda lm=lm, tokens=tokens: lm.run_with_cache(tokens))
-        tl = _transformer_lens(shape)
+        tl = transformer_lens_twin(GPT2Config(n_positions=1024, **shape))
         peer = None
         if tl is not None:
             with torch.no_grad():
