@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from ui.registry import SECTIONS, topic_at, topics_in
-from ui.sidebar import render_sidebar
+from ui.common.registry import SECTIONS, topic_at, topics_in
+from ui.common.sidebar import render_sidebar
 
 st.set_page_config(page_title="LLM Internals Lab", page_icon=":material/biotech:", layout="wide")
 

@@ -2,12 +2,14 @@
 
 import streamlit as st
 
-from core.interp import attention as attention_lesson
-from core.interp import circuits, head_scores
-from ui import attention_compute as compute
-from ui import attention_heads, attention_views
-from ui.models import current_model, prompt_box
-from ui.page import how_it_is_computed, page_header
+from core.interp.attention import head_scores
+from core.interp.attention import patterns as attention_lesson
+from core.interp.attention import weight_circuits as circuits
+from ui.attention import compute
+from ui.attention import heads as attention_heads
+from ui.attention import views as attention_views
+from ui.common.models import current_model, prompt_box
+from ui.common.page import how_it_is_computed, page_header
 
 # Unrelated words, then the same words again: only copying can predict the second half (induction).
 BUNDLED_PROMPT = ("kite Oslo purple cheerful Ben lake moo Tokyo duck river. "

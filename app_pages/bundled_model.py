@@ -2,13 +2,15 @@
 
 import streamlit as st
 
-from core.bundled import corpus, grammar, train
-from core.bundled.datasets import token_groups
+from core.bundled import train
 from core.models import BUNDLED
-from ui.bundled_report import floors_table, head_score_frame, limits_table, model_card, report
-from ui.charts.attention import layer_head_heatmap
-from ui.models import load_cached, prompt_box
-from ui.page import continuation_markdown, how_it_is_computed, page_header, show_problem
+from core.world import corpus, grammar
+from core.world.datasets import token_groups
+from ui.attention.charts import layer_head_heatmap
+from ui.bundled_model.compute import model_card, report
+from ui.bundled_model.frames import floors_table, head_score_frame, limits_table
+from ui.common.models import load_cached, prompt_box
+from ui.common.page import continuation_markdown, how_it_is_computed, page_header, show_problem
 
 page_header(
     "The bundled model",

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from core.interp import embeddings as embeddings_lesson
-from core.interp import positions as positions_lesson
-from ui import embeddings_views as views
-from ui.models import current_model
-from ui.page import how_it_is_computed, page_header
+from core.interp.embeddings import geometry as embeddings_lesson
+from core.interp.embeddings import positions as positions_lesson
+from ui.common.models import current_model
+from ui.common.page import how_it_is_computed, page_header
+from ui.embeddings import views
 
 page_header(
     "Embeddings & positions",

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.registry import SECTIONS, topics_in
+from ui.common.registry import SECTIONS, topics_in
 
 st.title("LLM Internals Lab")
 st.markdown(

@@ -3,13 +3,16 @@ and behaviour, and what it forgot while learning."""
 
 import streamlit as st
 
-from core.interp import behaviour_diff, finetune, finetune_tasks, forgetting, lora_diff
-from ui.lora_adapter import downloads, loader
-from ui.lora_controls import settings_form
-from ui.lora_train import current_result, memory_note, recover_interrupted, run_summary, train_live
-from ui.lora_views import behaviour_tab, forgetting_tab, weights_tab, what_to_notice
-from ui.models import current_model
-from ui.page import how_it_is_computed, page_header
+from core.interp.finetune import behaviour_diff, forgetting
+from core.interp.finetune import methods as finetune
+from core.interp.finetune import tasks as finetune_tasks
+from core.interp.finetune import weight_diff as lora_diff
+from ui.common.models import current_model
+from ui.common.page import how_it_is_computed, page_header
+from ui.lora.compute import current_result, memory_note, recover_interrupted, run_summary, train_live
+from ui.lora.controls import settings_form
+from ui.lora.files import downloads, loader
+from ui.lora.views import behaviour_tab, forgetting_tab, weights_tab, what_to_notice
 
 PAPERS = (
     "Hu et al. (2021), *LoRA: Low-Rank Adaptation of Large Language Models*, arXiv:2106.09685",

@@ -2,14 +2,13 @@
 
 import streamlit as st
 
-from core.interp.probe_acts import SITES, hook_points
-from core.interp.probe_data import BUNDLED, POSITIONS, ProbeDataError
+from core.interp.probes.activations import SITES, hook_points
+from core.interp.probes.data import BUNDLED, POSITIONS, ProbeDataError
 from core.models import ModelLoadError
-from ui import probes_frames as frames
-from ui import probes_run as run
-from ui import probes_views as views
-from ui.models import current_model
-from ui.page import page_header, show_problem
+from ui.common.models import current_model
+from ui.common.page import page_header, show_problem
+from ui.probes import compute as run
+from ui.probes import frames, views
 
 page_header(
     "Probes",

@@ -4,15 +4,18 @@ the bundled world's known attributes."""
 import pandas as pd
 import streamlit as st
 
-from core.interp import sae as sae_model
-from core.interp import sae_features, sae_loss, sae_splice, sae_train
-from ui.charts.sae import ground_truth_chart, sweep_chart, training_curves
-from ui.models import current_model
-from ui.page import how_it_is_computed, page_header, show_problem
-from ui.sae_controls import answer_key, training_form
-from ui.sae_dashboard import feature_browser
-from ui.sae_files import download, upload
-from ui.sae_run import POINTS_KEY, RUN_KEY, history_frame, recover_interrupted, run_sweep, train_live
+from core.interp.sae import features as sae_features
+from core.interp.sae import loss as sae_loss
+from core.interp.sae import model as sae_model
+from core.interp.sae import splice as sae_splice
+from core.interp.sae import train as sae_train
+from ui.common.models import current_model
+from ui.common.page import how_it_is_computed, page_header, show_problem
+from ui.sae.charts import ground_truth_chart, sweep_chart, training_curves
+from ui.sae.compute import POINTS_KEY, RUN_KEY, history_frame, recover_interrupted, run_sweep, train_live
+from ui.sae.controls import answer_key, training_form
+from ui.sae.dashboard import feature_browser
+from ui.sae.files import download, upload
 
 THRESHOLD = 0.9
 lm = current_model()

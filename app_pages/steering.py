@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from core.interp import steering, steering_effect
+from core.interp.steering import effect as steering_effect
+from core.interp.steering import vectors as steering
 from core.models.hook_names import layer_of
-from ui import steering_compute as compute
-from ui import steering_views as views
-from ui.charts.steering import effect_chart, sweep_heatmap
-from ui.models import current_model, prompt_box
-from ui.page import how_it_is_computed, page_header, show_problem
-from ui.steering_controls import pick_settings, pick_source
+from ui.common.models import current_model, prompt_box
+from ui.common.page import how_it_is_computed, page_header, show_problem
+from ui.steering import compute, views
+from ui.steering.charts import effect_chart, sweep_heatmap
+from ui.steering.controls import pick_settings, pick_source
 
 page_header(
     "Steering vectors",

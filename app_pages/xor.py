@@ -4,10 +4,10 @@ import streamlit as st
 
 from core.scratch import data as data_lesson
 from core.scratch import diagnose, mlp, optim, trace, train, views
-from ui.page import how_it_is_computed, page_header
-from ui.xor_controls import experiment_controls, load_data, run
-from ui.xor_outcome import predict_box, show_verdict
-from ui.xor_player import player
+from ui.common.page import how_it_is_computed, page_header
+from ui.xor.controls import experiment_controls, load_data, run
+from ui.xor.outcome import predict_box, show_verdict
+from ui.xor.player import player
 
 page_header(
     "XOR: a network from scratch",

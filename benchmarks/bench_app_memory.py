@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from benchmarks import Result
 from tests.e2e.live_app import CHROMIUM, CHROMIUM_ARGS, resident_mb, serve_app, wait_until_idle
-from ui.registry import TOPICS
+from ui.common.registry import TOPICS
 
 
 def run() -> list[Result]:

@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from benchmarks import Result, best_of, transformer_lens_twin
-from core.interp import attention as A
-from core.interp import circuits as C
+from core.interp.attention import patterns as A
+from core.interp.attention import weight_circuits as C
 from core.models import ModelLoadError, load_model
 
 ROOT = Path(__file__).resolve().parents[1]

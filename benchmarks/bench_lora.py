@@ -3,7 +3,7 @@
 Goal from issue 9: under 15 s, with progress. The peer is PEFT's standard LoRA (r = 8, alpha 16, on
 the same four kinds of matrix) driven by a plain fp32 training loop on the model as transformers
 loads it (its default attention kernel), no Trainer: the issue measured 17.9 s for it. Ours is
-core.interp.finetune.FineTuner as the page runs it: bf16 autocast, a progress callback every step,
+core.interp.finetune.methods.FineTuner as the page runs it: bf16 autocast, a progress callback every step,
 and forgetting measured (IOI, facts, induction, validation loss, task) every 25 steps. Both train on
 rows of the changed-fact task. Each side runs at the thread count (1 or 2) that is faster on a short
 trial (on a busy 2-core machine one thread wins; on an idle one, two) and keeps the best of two full
@@ -19,9 +19,9 @@ from dataclasses import replace
 import torch
 
 from benchmarks import Result
-from core.interp.finetune import FinetuneConfig, FineTuner, peft_config
-from core.interp.finetune_tasks import make_task
-from core.interp.forgetting import SkillSuite, pack_rows
+from core.interp.finetune.forgetting import SkillSuite, pack_rows
+from core.interp.finetune.methods import FinetuneConfig, FineTuner, peft_config
+from core.interp.finetune.tasks import make_task
 from core.models import load_model
 from core.models.loading import BUNDLED_DIR
 

@@ -27,8 +27,9 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from benchmarks import Result, best_of
-from core.interp import probe_acts, probes
-from core.interp.probe_data import bundled_dataset
+from core.interp.probes import activations as probe_acts
+from core.interp.probes import probe as probes
+from core.interp.probes.data import bundled_dataset
 from core.models import load_model
 
 

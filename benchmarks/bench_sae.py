@@ -23,8 +23,8 @@ import time
 import torch
 
 from benchmarks import Result
-from core.interp.sae_data import synthetic_activations
-from core.interp.sae_train import SAETrainer, TrainConfig
+from core.interp.sae.data import synthetic_activations
+from core.interp.sae.train import SAETrainer, TrainConfig
 
 N, D_IN, EXPANSION, BATCH = 500_000, 128, 8, 4096
 STEPS = N // BATCH  # 122 full batches: one pass
@@ -112,7 +112,7 @@ def run() -> list[Result]:
     try:
         torch.set_num_threads(2)
         acts, held = _data()
-        torch.set_num_threads(1)  # ours on one thread, as in the app (ui.models, LAB_TORCH_THREADS)
+        torch.set_num_threads(1)  # ours on one thread, as in the app (ui.common.models, LAB_TORCH_THREADS)
         ours_s, ours_loss = _ours(acts, held, bf16=True)
         fp32_s, fp32_loss = _ours(acts, held, bf16=False)
         peer = _sae_lens_best(acts, held)

@@ -20,7 +20,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from benchmarks import Result
-from core.interp import steering as S
+from core.interp.steering import vectors as S
 from core.models import ModelLoadError, act_name, load_model
 from core.models.loading import wrap
 from tests.tiny_models import save_tokenizer
@@ -59,7 +59,7 @@ def _bundled(folder: Path):
         sv = S.random_like(S.SteeringVector(torch.ones(lm.cfg.d_model), act_name("resid_pre", 2),
                                             "random", "random"))
         return lm, prompt, sv, "checkpoint absent: a random model of the bundled shape"
-    from core.interp.steering_effect import bundled_pairs
+    from core.interp.steering.effect import bundled_pairs
 
     sv = S.mean_difference(lm, bundled_pairs("sentiment"), 2)
     prompt = lm.to_tokens("One day, Mary went to the park. She was")

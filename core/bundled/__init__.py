@@ -1,9 +1,7 @@
-"""The bundled model's world: grammar with ground-truth labels, tokenizer, datasets, train, evaluate.
-
-    from core.bundled import datasets
-    datasets.ioi_prompts(100, seed=0, split="heldout")   # IOI clean/corrupt pairs with answers
-    datasets.labelled_sentences("gender", 200, seed=0)   # probe data with labels and token index
+"""The bundled model: how it is trained from the world's corpus and how it is evaluated.
 
 `python -m core.bundled.train` rebuilds assets/bundled/; `python -m core.bundled.evaluate` writes
-its evaluation report. See model_card.md for what the model is and what it cannot do.
+its evaluation report. See model_card.md for what the model is and what it cannot do. The world it
+learned (words, grammar, tokenizer, labelled datasets) is core.world; this package uses the
+technique packages (core.interp) to score it, never the reverse.
 """

@@ -11,11 +11,11 @@ import argparse
 import json
 from pathlib import Path
 
-from core.bundled import metrics as M
-from core.bundled.datasets import fact_prompts, ioi_prompts, pronoun_prompts
 from core.bundled.train import DEFAULT_OUT
-from core.interp.head_scores import head_scores
+from core.interp.attention.head_scores import head_scores
 from core.models import load_model
+from core.world import metrics as M
+from core.world.datasets import fact_prompts, ioi_prompts, pronoun_prompts
 
 FLOORS = {  # name -> (minimum, what it measures)
     "ioi_accuracy": (0.95, "IOI top-1 accuracy, held-out intro x action pairs"),

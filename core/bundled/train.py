@@ -1,9 +1,9 @@
 """Train the bundled model from scratch: `python -m core.bundled.train` (minutes on a CPU).
 
 The recipe, step by step:
-1. Build the tokenizer from the world's word list (core.bundled.tokenizer).
+1. Build the tokenizer from the world's word list (core.world.tokenizer).
 2. Generate the corpus: steps x batch rows of 128 token ids, each row packed with whole documents
-   that start with BOS (core.bundled.corpus). Every row is used once; the seed fixes all of it.
+   that start with BOS (core.world.corpus). Every row is used once; the seed fixes all of it.
 3. Build a GPT-2 model: 4 layers, 4 heads, d_model 128, d_mlp 512, learned positions, tied
    embedding and unembedding, exact GELU, no dropout (about 1M parameters).
 4. Minimise next-token cross-entropy with AdamW (lr 2e-3, betas 0.9/0.95, weight decay 0.1 on
@@ -30,9 +30,9 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, GPT2Config
 
-from core.bundled.corpus import build_corpus
-from core.bundled.tokenizer import N_CTX, save_tokenizer, vocabulary
-from core.interp.positions import sinusoidal
+from core.interp.embeddings.positions import sinusoidal
+from core.world.corpus import build_corpus
+from core.world.tokenizer import N_CTX, save_tokenizer, vocabulary
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "assets" / "bundled"
 

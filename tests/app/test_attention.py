@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.app.helpers import open_page, texts
-from ui.attention_views import VIEWS
+from ui.attention.views import VIEWS
 
 PAGE = "app_pages/attention.py"
 

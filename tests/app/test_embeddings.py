@@ -62,7 +62,7 @@ def test_positions_on_learned_and_rotary_models(tiny_model_dir, arch, expected):
 
 
 def test_bundled_model_uses_the_grammar_groups_and_checks_an_analogy():
-    from core.bundled.datasets import token_groups
+    from core.world.datasets import token_groups
 
     groups = token_groups()
     at = open_page(PAGE)

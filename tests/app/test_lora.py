@@ -107,12 +107,12 @@ def test_a_malformed_adapter_zip_gets_a_message(tiny_model_dir):
 @needs_bundled
 def test_a_stopped_run_is_kept_and_said_to_be_stopped():
     # What the page holds when Stop interrupted training after 3 of 50 steps.
-    from core.interp.finetune import FinetuneConfig, FineTuner
-    from core.interp.finetune_tasks import make_task
-    from core.interp.forgetting import SkillSuite
+    from core.interp.finetune.forgetting import SkillSuite
+    from core.interp.finetune.methods import FinetuneConfig, FineTuner
+    from core.interp.finetune.tasks import make_task
     from core.models import load_model
-    from ui.lora_controls import Settings
-    from ui.lora_train import LIVE_KEY, LoraResult
+    from ui.lora.compute import LIVE_KEY, LoraResult
+    from ui.lora.controls import Settings
 
     lm = load_model()
     task = make_task("changed_fact")
@@ -147,12 +147,12 @@ def test_a_small_hub_style_model_trains_too(tiny_model_dir, arch):
 
 
 def test_copies_over_the_memory_budget_are_skipped_with_a_reason(tiny_model_dir, monkeypatch):
-    import ui.lora_train
-    from core.interp.finetune import model_bytes
+    import ui.lora.compute
+    from core.interp.finetune.methods import model_bytes
 
     folder = str(tiny_model_dir("gpt2"))
     size = model_bytes(load_model(folder))  # one copy; full fine-tuning needs ~4 while it trains
-    monkeypatch.setattr(ui.lora_train, "COPY_BUDGET_BYTES", 2.5 * size)
+    monkeypatch.setattr(ui.lora.compute, "COPY_BUDGET_BYTES", 2.5 * size)
     at = open_page("app_pages/lora.py", query={**SMALL, "model": folder, "lora_compare": ["Full FT", "IA3"]},
                    timeout=120)
     at.button(key="lora_train").click().run()
@@ -160,7 +160,7 @@ def test_copies_over_the_memory_budget_are_skipped_with_a_reason(tiny_model_dir,
     page = texts(at)
     assert "Full fine-tuning was not trained" in page and "more than this app allows" in page
     assert list(at.dataframe[0].value["run"]) == ["LoRA r=4", "IA3"]  # 2 copies: 2 x size < 2.5 x size
-    monkeypatch.setattr(ui.lora_train, "COPY_BUDGET_BYTES", 0.5 * size)  # not even one copy: LoRA too
+    monkeypatch.setattr(ui.lora.compute, "COPY_BUDGET_BYTES", 0.5 * size)  # not even one copy: LoRA too
     at.button(key="lora_train").click().run()
     assert not at.exception, [e.value for e in at.exception]
     page = texts(at)

@@ -12,7 +12,7 @@ import pytest
 
 from core.models.loading import BUNDLED_DIR
 from tests.app.helpers import open_page, texts
-from ui.handoff import KEY as HANDOFF_KEY
+from ui.common.handoff import KEY as HANDOFF_KEY
 
 PAGE = "app_pages/probes.py"
 CSV_LABEL = "Your CSV (text, label, token)"  # bound widgets keep their shown label in the URL
@@ -87,7 +87,7 @@ def test_infinite_labels_and_twice_named_columns_get_messages(csv_page):
 
 
 def test_a_fit_that_scikit_learn_refuses_gets_a_message(csv_page, monkeypatch):
-    import ui.probes_run as run
+    import ui.probes.compute as run
 
     def refuse(*args, **kwargs):
         raise ValueError("Input y contains infinity or a value too large for dtype('float64').")

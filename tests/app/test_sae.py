@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from safetensors.torch import save
 
-from core.bundled.datasets import corpus_texts
-from core.interp.sae import SAE, SAEConfig
-from core.interp.sae_train import SAETrainer, TrainConfig
+from core.interp.sae.model import SAE, SAEConfig
+from core.interp.sae.train import SAETrainer, TrainConfig
 from core.models import ModelLoadError, act_name, load_model
+from core.world.datasets import corpus_texts
 from tests.app.helpers import ROOT, open_page, texts
-from ui.sae_controls import MAX_FLOATS, Experiment, activations, corpus, read_activations
-from ui.sae_files import download_bytes
+from ui.sae.controls import MAX_FLOATS, Experiment, activations, corpus, read_activations
+from ui.sae.files import download_bytes
 
 SMALL = {"sae_steps": "100", "sae_docs": "500", "sae_expansion": "2x", "sae_l1": "1.0", "sae_lr": "0.005"}
 BUNDLED_WEIGHTS = ROOT / "assets" / "bundled" / "model.safetensors"

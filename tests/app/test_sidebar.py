@@ -4,7 +4,7 @@ previous one in place with a message saying why."""
 from __future__ import annotations
 
 from tests.app.helpers import open_page, texts
-from ui.models import ACTIVE_KEY
+from ui.common.models import ACTIVE_KEY
 
 
 def test_a_model_folder_in_the_url_is_loaded(tiny_model_dir):

@@ -10,8 +10,8 @@ import pytest
 
 from core.models.loading import BUNDLED_DIR
 from tests.app.helpers import open_page, texts
-from ui.handoff import KEY as HANDOFF_KEY
-from ui.handoff import Direction
+from ui.common.handoff import KEY as HANDOFF_KEY
+from ui.common.handoff import Direction
 
 PAGE = "app_pages/steering.py"
 PAIRS = "the cat is happy | the cat is sad\na dog is happy | a dog is sad\nMary is happy | Mary is sad"
@@ -94,7 +94,7 @@ def test_bundled_ground_truth_steering_toward_positive_raises_positive_words():
 
 
 def test_on_a_bigger_model_the_layer_sweep_waits_for_its_button(tiny_model_dir, monkeypatch):
-    import ui.steering_compute as compute
+    import ui.steering.compute as compute
 
     monkeypatch.setattr(compute, "AUTO_SWEEP_PARAMS", 0)  # treat the tiny model as a big one
     at, _ = _open(tiny_model_dir)
@@ -125,7 +125,7 @@ def test_a_279_character_pair_of_digits_steers_instead_of_crashing():
 
 
 def test_any_error_from_the_pairs_gets_a_message(tiny_model_dir, monkeypatch):
-    import ui.steering_compute as compute
+    import ui.steering.compute as compute
 
     def broken(*args, **kwargs):
         raise IndexError("index out of range in self")

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.conftest import SCREENSHOTS
 from tests.e2e.live_app import wait_until_idle
-from ui.registry import TOPICS
+from ui.common.registry import TOPICS
 
 PAGES = [("", "LLM Internals Lab")] + [(t.url_path, t.title) for t in TOPICS]  # home is the root
 

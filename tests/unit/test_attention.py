@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.interp import attention as A
-from core.interp import head_scores as H
+from core.bundled.report import load_report, report_heads
+from core.interp.attention import head_scores as H
+from core.interp.attention import patterns as A
 from core.models import act_name, load_model
 from core.models.loading import BUNDLED_DIR
 
@@ -124,14 +125,14 @@ def test_head_types_threshold_and_tie_break():
 def test_report_heads_parses_and_missing_report_is_none(tmp_path):
     report = {"heads": {"induction": [{"head": "2.1", "score": 0.96}, {"head": "2.3", "score": 0.94}],
                         "previous_token": []}}
-    assert A.report_heads(report) == {"induction": [(2, 1, 0.96), (2, 3, 0.94)], "previous_token": []}
-    assert A.load_report(tmp_path) is None
+    assert report_heads(report) == {"induction": [(2, 1, 0.96), (2, 3, 0.94)], "previous_token": []}
+    assert load_report(tmp_path) is None
 
 
 # -- the bundled model: ground truth ---------------------------------------------------------------
 def test_the_listed_induction_head_has_the_top_induction_score():
     lm = bundled()
-    listed = A.report_heads(A.load_report(BUNDLED_DIR))["induction"]
+    listed = report_heads(load_report(BUNDLED_DIR))["induction"]
     assert listed, "the evaluation report lists no induction head"
     measured = H.head_scores(lm, n=32, half_len=24, seed=0).scores["induction"]  # [layer, head]
     top_listed = max(listed, key=lambda t: t[2])

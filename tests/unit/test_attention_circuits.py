@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.interp import attention as A
-from core.interp import circuits as C
+from core.bundled.report import load_report, report_heads
+from core.interp.attention import weight_circuits as C
 from core.models import act_name, load_model
 from core.models.loading import BUNDLED_DIR
 
@@ -134,7 +134,7 @@ def test_qk_profile_on_rotary_and_local_window_models(models):
 def test_bundled_copying_two_ways_and_the_induction_heads_copy():
     lm = load_model()
     fast = C.copying_scores(lm)
-    listed = A.report_heads(A.load_report(BUNDLED_DIR))["induction"]
+    listed = report_heads(load_report(BUNDLED_DIR))["induction"]
     layer, head, _ = max(listed, key=lambda t: t[2])
     assert C.copying_score_full(lm, layer, head) == pytest.approx(fast[layer, head], abs=1e-8)
     assert fast[layer, head] > 0.5  # the page says the induction heads copy; this is the measurement

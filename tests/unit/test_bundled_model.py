@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from core.bundled import metrics as M
-from core.bundled.datasets import fact_prompts, ioi_prompts, pronoun_prompts
 from core.bundled.evaluate import FLOORS
-from core.interp.head_scores import head_scores
+from core.interp.attention.head_scores import head_scores
 from core.models import load_model
 from core.models.loading import BUNDLED_DIR
+from core.world import metrics as M
+from core.world.datasets import fact_prompts, ioi_prompts, pronoun_prompts
 
 SEED = 2024  # differs from the report's evaluation seed
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from core.bundled import datasets as D
-from core.bundled import grammar as G
-from core.bundled import world as W
-from core.bundled.corpus import build_corpus, corpus_documents
-from core.bundled.tokenizer import SPECIALS, build_tokenizer, piece_ids, vocabulary
 from core.models.tokens import unknown_words
+from core.world import datasets as D
+from core.world import grammar as G
+from core.world import world as W
+from core.world.corpus import build_corpus, corpus_documents
+from core.world.tokenizer import SPECIALS, build_tokenizer, piece_ids, vocabulary
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from core.interp import embeddings as E
-from core.interp import positions as P
+from core.interp.embeddings import geometry as E
+from core.interp.embeddings import positions as P
 from core.models import load_model
 
 
@@ -40,7 +40,7 @@ def test_token_set_keeps_single_known_tokens_only(tiny_gpt2):
 
 
 def test_word_token_id_on_the_bundled_tokenizer_prefers_the_spaced_form():
-    from core.bundled.tokenizer import build_tokenizer, piece_ids
+    from core.world.tokenizer import build_tokenizer, piece_ids
 
     tokenizer, ids = build_tokenizer(), piece_ids()
     assert E.word_token_id(tokenizer, "Mary") == ids[" Mary"]
@@ -174,7 +174,7 @@ def test_shown_positions_caps_big_tables():
 
 # -- the bundled model --------------------------------------------------------------------------------
 def test_bundled_categories_separate_better_than_the_control():
-    from core.bundled.datasets import token_groups
+    from core.world.datasets import token_groups
 
     lm = bundled()
     tokens = E.token_set(lm.tokenizer, token_groups())

@@ -1,4 +1,4 @@
-"""Forgetting metrics and fine-tuning tasks: the skill suite agrees with core.bundled.metrics, tasks are
+"""Forgetting metrics and fine-tuning tasks: the skill suite agrees with core.world.metrics, tasks are
 made of words the bundled model knows, and fine-tuning on a changed fact teaches it while every
 forgetting metric is recorded and finite."""
 
@@ -9,14 +9,14 @@ import math
 import pytest
 import torch
 
-from core.bundled import metrics as M
-from core.bundled.datasets import fact_prompts, ioi_prompts
-from core.bundled.tokenizer import build_tokenizer
-from core.interp.finetune import FinetuneConfig, FineTuner
-from core.interp.finetune_tasks import NEW_NAME, TASKS, Probe, Task, make_task
-from core.interp.forgetting import SKILLS, SkillChange, SkillSuite, lm_loss, pack_rows, summarize
+from core.interp.finetune.forgetting import SKILLS, SkillChange, SkillSuite, lm_loss, pack_rows, summarize
+from core.interp.finetune.methods import FinetuneConfig, FineTuner
+from core.interp.finetune.tasks import NEW_NAME, TASKS, Probe, Task, make_task
 from core.models import act_name, load_model
 from core.models.loading import BUNDLED_DIR
+from core.world import metrics as M
+from core.world.datasets import fact_prompts, ioi_prompts
+from core.world.tokenizer import build_tokenizer
 
 needs_bundled = pytest.mark.skipif(not (BUNDLED_DIR / "model.safetensors").is_file(),
                                    reason="the bundled checkpoint is absent (python -m core.bundled.train)")

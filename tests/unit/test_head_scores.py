@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.interp import head_scores as H
+from core.interp.attention import head_scores as H
 
 L = 8  # half_len
 N = 1 + 2 * L  # BOS + x + x

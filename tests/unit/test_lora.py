@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.interp import lora_diff as D
-from core.interp.finetune import FinetuneConfig, FineTuner, adapted_copy, target_modules
-from core.interp.finetune_tasks import Probe, Task
+from core.interp.finetune import weight_diff as D
+from core.interp.finetune.methods import FinetuneConfig, FineTuner, adapted_copy, target_modules
+from core.interp.finetune.tasks import Probe, Task
 from core.models import act_name, load_model
 
 ARCHS = ("gpt2", "gpt_neo", "gpt_neox", "llama")

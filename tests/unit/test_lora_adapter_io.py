@@ -15,8 +15,14 @@ import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from core.interp.adapter_io import ALLOW_ANY_FOLDER_ENV, REPO_DIR, AdapterLoadError, adapter_zip, load_adapter
-from core.interp.finetune import FinetuneConfig, adapted_copy
+from core.interp.finetune.adapter_io import (
+    ALLOW_ANY_FOLDER_ENV,
+    REPO_DIR,
+    AdapterLoadError,
+    adapter_zip,
+    load_adapter,
+)
+from core.interp.finetune.methods import FinetuneConfig, adapted_copy
 from core.models import load_model
 from tests.unit.zips import make_zip
 

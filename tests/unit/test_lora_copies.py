@@ -8,8 +8,8 @@ import pytest
 import streamlit as st
 import torch
 
-from core.interp.adapter_io import AdapterLoadError, adapter_zip, load_adapter
-from core.interp.finetune import (
+from core.interp.finetune.adapter_io import AdapterLoadError, adapter_zip, load_adapter
+from core.interp.finetune.methods import (
     FinetuneConfig,
     FineTuner,
     MemoryBudgetError,
@@ -18,7 +18,7 @@ from core.interp.finetune import (
     copy_bytes,
     model_bytes,
 )
-from core.interp.finetune_tasks import Probe, Task
+from core.interp.finetune.tasks import Probe, Task
 from core.models import load_model
 from core.models.loading import wrap
 

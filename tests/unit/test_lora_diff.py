@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.interp import behaviour_diff as B
-from core.interp import lora_diff as D
-from core.interp.adapter_io import AdapterLoadError, adapter_zip, load_adapter
-from core.interp.finetune import FinetuneConfig, adapted_copy
+from core.interp.finetune import behaviour_diff as B
+from core.interp.finetune import weight_diff as D
+from core.interp.finetune.adapter_io import AdapterLoadError, adapter_zip, load_adapter
+from core.interp.finetune.methods import FinetuneConfig, adapted_copy
 from core.models import load_model
 from tests.unit.zips import make_zip
 

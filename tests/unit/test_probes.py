@@ -10,9 +10,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from core.interp import probes as probes_module
-from core.interp.probe_data import ProbeDataError, ProbeDataset
-from core.interp.probes import (
+from core.interp.probes import probe as probes_module
+from core.interp.probes.data import ProbeDataError, ProbeDataset
+from core.interp.probes.probe import (
     LayerProbes,
     check_classes,
     control_labels,

@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.bundled import world as W
-from core.interp.probe_data import (
+from core.interp.probes.data import (
     BUNDLED,
     MAX_ROWS,
     ProbeDataError,
@@ -17,6 +16,7 @@ from core.interp.probe_data import (
     subsample,
     words_with_spans,
 )
+from core.world import world as W
 
 
 @pytest.mark.parametrize("kind", list(BUNDLED))

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.interp.probe_acts import collect_activations, hook_points, marked_positions
-from core.interp.probe_causal import (
+from core.interp.probes.activations import collect_activations, hook_points, marked_positions
+from core.interp.probes.causal import (
     Behaviour,
     behaviour_scores,
     causal_check,
@@ -16,7 +16,7 @@ from core.interp.probe_causal import (
     project_out,
     projection_hook,
 )
-from core.interp.probe_data import ProbeDataError
+from core.interp.probes.data import ProbeDataError
 from core.models import act_name, load_model
 
 TEXTS = ["the cat sat on the mat", "a dog ran home", "Mary gave the red cat to John .",

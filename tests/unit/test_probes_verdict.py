@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.interp.probe_causal import CausalResult
-from ui.probes_frames import causal_summary
+from core.interp.probes.causal import CausalResult
+from ui.probes.frames import causal_summary
 
 CONDITIONS = ("clean", "probe weights removed", "class-mean difference removed",
               "random direction removed")

@@ -1,4 +1,4 @@
-from ui.registry import PLANNED, SECTIONS, TOPICS
+from ui.common.registry import PLANNED, SECTIONS, TOPICS
 
 
 def test_every_planned_page_exists():

@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save
 
-from core.interp.sae import SAE, SAEConfig, perfect_sae
-from core.interp.sae_file import read_notes
+from core.interp.sae.file_format import read_notes
+from core.interp.sae.model import SAE, SAEConfig, perfect_sae
 from core.models import act_name, load_model
 
 

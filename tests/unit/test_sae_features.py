@@ -9,9 +9,8 @@ import torch
 from scipy import sparse
 from sklearn.metrics import roc_auc_score
 
-from core.interp.sae import SAE, SAEConfig
-from core.interp.sae_data import ActivationSet, collect_activations, docs_within, split
-from core.interp.sae_features import (
+from core.interp.sae.data import ActivationSet, collect_activations, docs_within, split
+from core.interp.sae.features import (
     FeatureActs,
     attribute_token_ids,
     auroc,
@@ -24,7 +23,8 @@ from core.interp.sae_features import (
     logit_effects,
     top_contexts,
 )
-from core.interp.sae_report import reconstruction
+from core.interp.sae.model import SAE, SAEConfig
+from core.interp.sae.report import reconstruction
 from core.models import act_name, load_model
 
 TEXTS = ["the cat sat on the mat .", "Mary gave a red ball to John", "the dog ran home",

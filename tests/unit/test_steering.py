@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.interp import steering as S
-from core.interp import steering_effect as E
+from core.interp.steering import effect as E
+from core.interp.steering import vectors as S
 from core.models import act_name, load_model
 
 PAIRS = [("the cat is happy", "the cat is sad"), ("a dog is happy .", "a dog is sad ."),
@@ -339,8 +339,8 @@ def test_measured_words_are_single_known_tokens(lm):
 
 
 def test_continuation_text_is_escaped_with_the_shared_escaper():
-    from ui.page import escape_markdown
-    from ui.steering_views import md_escape
+    from ui.common.page import escape_markdown
+    from ui.steering.views import md_escape
 
     text = "a *b* _c_ [d](e) $x$ :red[f]\nnext line"
     assert md_escape(text) == escape_markdown("a *b* _c_ [d](e) $x$ :red[f]") + "  \n" + "next line"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.interp import steering as S
-from core.interp import steering_effect as E
+from core.interp.steering import effect as E
+from core.interp.steering import vectors as S
 from core.models import load_model
 from core.models.loading import BUNDLED_DIR
 

@@ -1,0 +1,3 @@
+"""Attention: who attends to whom (patterns), what kind of head made a pattern (head scores), and
+what a head moves and prefers, read from its weights (the OV and QK circuits).
+"""

@@ -1,0 +1,156 @@
+"""Forgetting: what a model could do before fine-tuning, measured again while it learns something new.
+
+Fine-tuning moves weights that every skill shares, so teaching one thing can erase another
+("catastrophic forgetting", McCloskey & Cohen 1989). The bundled model's skills are known exactly,
+because we wrote its world, so we can watch each one while the new task is learned:
+
+- IOI: "When Mary and John went to the store, John gave a drink to" -> " Mary". Accuracy (the
+  right name is the top prediction) and the logit difference logit(IO) - logit(S).
+- facts: top-1 accuracy on the world's facts (capitals, animal sounds, colours of things), leaving
+  out the facts the task deliberately changes.
+- induction: copying on BOS + x + x with x random tokens, top-1 accuracy on the second half.
+- validation loss: next-token cross-entropy on fresh documents from the original corpus. It moves
+  first and most smoothly; a rise means the model got worse at its old world in general.
+- task: the share of the task's probes whose target is the top prediction (what we wanted to learn).
+
+A `SkillSuite` is built once per model and task (it keeps the prompts whose answers are single
+tokens for that model), then `measure(lm)` runs a few batched forward passes, scoring IOI and
+induction exactly as core.world.metrics does for the bundled model's own evaluation. The
+fine-tuning loop calls it every few steps, which gives the forgetting curves. Mitigations to try
+on the page: mix original data into every batch (replay), or give LoRA a lower rank; "LoRA Learns
+Less and Forgets Less" (Biderman et al., 2024) found LoRA forgets less than full fine-tuning, and
+learns less.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from core.interp.finetune.tasks import Task
+from core.world import metrics
+from core.world.datasets import IOIPrompt, corpus_texts, fact_prompts, ioi_prompts
+
+SKILLS = ("ioi_accuracy", "ioi_logit_diff", "fact_accuracy", "induction_accuracy", "val_loss",
+          "task_accuracy")
+SKILL_LABELS = {"ioi_accuracy": "IOI accuracy", "ioi_logit_diff": "IOI logit difference",
+                "fact_accuracy": "Facts accuracy", "induction_accuracy": "Induction accuracy",
+                "val_loss": "Validation loss", "task_accuracy": "New task accuracy"}
+HIGHER_IS_BETTER = {s: s != "val_loss" for s in SKILLS}
+
+
+@dataclass(frozen=True)
+class Top1Set:
+    """Prompts whose answer is one known token for this model: prompts, answer ids [batch]."""
+
+    prompts: tuple[str, ...]
+    answers: torch.Tensor  # [batch]
+
+    @classmethod
+    def build(cls, lm, prompts, answers) -> Top1Set | None:
+        """Keep only the prompts whose answers are single known tokens (None if none is left)."""
+        ids = [lm.single_token_id(a) for a in answers]
+        keep = [(p, i) for p, i in zip(prompts, ids, strict=True) if i is not None]
+        if not keep:
+            return None
+        return cls(tuple(p for p, _ in keep), torch.tensor([i for _, i in keep]))
+
+    def accuracy(self, lm) -> float:
+        """Share of prompts whose answer is the top prediction of the HookedLM `lm`."""
+        logits = lm.next_token_logits(list(self.prompts))  # [batch, d_vocab]
+        return float((logits.argmax(-1) == self.answers).float().mean())
+
+
+def pack_rows(lm, texts: list[str] | tuple[str, ...], seq_len: int) -> torch.Tensor:
+    """Documents (each BOS + text) packed end to end into rows [n_rows, seq_len]; a document that
+    does not fit is cut, and the next row starts with a fresh one (as core.world.corpus does)."""
+    rows, row = [], []
+    for text in texts:
+        ids = lm.to_tokens(text)[0].tolist()
+        row += ids[: seq_len - len(row)]
+        if len(row) == seq_len:
+            rows.append(row)
+            row = []
+    if not rows:
+        raise ValueError(f"Not enough text to fill one row of {seq_len} tokens")
+    return torch.tensor(rows, dtype=torch.long)
+
+
+@dataclass(frozen=True)
+class SkillSuite:
+    """Every skill's data for one model and task; `measure(lm)` scores a HookedLM (active hooks apply)."""
+
+    ioi: tuple[IOIPrompt, ...]  # held-out prompts whose two names are single known tokens
+    facts: Top1Set | None
+    induction: tuple[int, int, int] | None  # (n, half_len, seed); None when there is no BOS token
+    validation: torch.Tensor  # [batch, seq_len]
+    task: Top1Set | None
+
+    @classmethod
+    def build(cls, lm, task: Task, *, n_ioi: int = 64, n_induction: int = 32, half_len: int = 20,
+              n_val_rows: int = 16, seq_len: int = 64, seed: int = 0) -> SkillSuite:
+        seq_len = min(seq_len, lm.cfg.n_ctx)
+        half_len = min(half_len, (lm.cfg.n_ctx - 1) // 2)
+        ioi = tuple(p for p in ioi_prompts(n_ioi, seed=seed, split="heldout")
+                    if lm.single_token_id(p.io) is not None and lm.single_token_id(p.s) is not None)
+        touched = set(task.touched)
+        facts = [f for f in fact_prompts("train")
+                 if not touched & set((f.prompt + f.answer).replace(".", " ").split())]
+        fact_set = Top1Set.build(lm, [f.prompt for f in facts], [f.answer for f in facts])
+        induction = None if lm.tokenizer.bos_token_id is None else (n_induction, half_len, seed)
+        texts = corpus_texts(8 * n_val_rows, seed=10_000 + seed)  # seeds the corpus never used
+        validation = pack_rows(lm, texts, seq_len)[:n_val_rows]
+        task_set = Top1Set.build(lm, [p.prompt for p in task.probes], [p.target for p in task.probes])
+        return cls(ioi, fact_set, induction, validation, task_set)
+
+    @torch.no_grad()
+    def measure(self, lm) -> dict[str, float]:
+        """skill -> value (NaN where this model has no data for it) for the HookedLM `lm`.
+
+        IOI and induction are scored by core.world.metrics, the bundled model's own evaluation."""
+        out = dict.fromkeys(SKILLS, math.nan)
+        if self.ioi:
+            ioi = metrics.ioi_metrics(lm, list(self.ioi))
+            out["ioi_accuracy"], out["ioi_logit_diff"] = ioi["accuracy"], ioi["mean_logit_diff"]
+        if self.facts is not None:
+            out["fact_accuracy"] = self.facts.accuracy(lm)
+        if self.induction is not None:
+            n, half_len, seed = self.induction
+            out["induction_accuracy"] = metrics.induction_accuracy(lm, n=n, half_len=half_len, seed=seed)
+        out["val_loss"] = lm_loss(lm, self.validation)
+        if self.task is not None:
+            out["task_accuracy"] = self.task.accuracy(lm)
+        return out
+
+
+def lm_loss(lm, rows: torch.Tensor) -> float:
+    """Mean next-token cross-entropy of a HookedLM on rows [batch, pos] (active hooks apply)."""
+    logits = lm(rows)  # [batch, pos, d_vocab]
+    return float(F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), rows[:, 1:].flatten()))
+
+
+@dataclass(frozen=True)
+class SkillChange:
+    skill: str
+    before: float
+    after: float
+
+    @property
+    def change(self) -> float:
+        return self.after - self.before
+
+    @property
+    def forgotten(self) -> float:
+        """How much worse the skill got (positive = forgotten; the sign follows 'worse')."""
+        return -self.change if HIGHER_IS_BETTER[self.skill] else self.change
+
+
+def summarize(history: list[tuple[int, dict[str, float]]]) -> list[SkillChange]:
+    """First vs last measurement of every skill in a history of (step, skills)."""
+    if not history:
+        return []
+    (_, first), (_, last) = history[0], history[-1]
+    return [SkillChange(s, first[s], last[s]) for s in SKILLS]

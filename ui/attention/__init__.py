@@ -1,0 +1,2 @@
+"""The Attention page: controls, cached computations (compute), frames, charts and views.
+"""

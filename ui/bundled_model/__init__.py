@@ -1,0 +1,2 @@
+"""The bundled model's page: its evaluation report and model card as tables (frames).
+"""

@@ -1,0 +1,60 @@
+"""Loading models for the UI: one shared copy per server, and the prompt box every page uses.
+
+Models are cached with st.cache_resource, so every session and thread gets the same object; that is
+safe because a HookedLM's weights are frozen and its hooks are per thread (core.models.dispatch).
+Functions that compute something from a model take it as `_lm` (not hashed by st.cache_data) next
+to `spec`, its hashable identity.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from core.models import BUNDLED, EmptyPromptError, HookedLM, Prompt, load_model
+from core.models.loading import env_int
+from ui.common.page import show_problem
+
+ACTIVE_KEY = "active_model_spec"  # the spec that loaded successfully last
+
+# One intra-op thread per forward pass by default: the server runs many sessions at once, and the
+# matrices of small models are too small to gain from splitting (measured here: a bundled-model
+# forward pass took 10-28 ms on 1 thread and up to 1.4 s on 2 when other work shared the cores).
+torch.set_num_threads(env_int("LAB_TORCH_THREADS", 1))
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def load_cached(spec: str) -> HookedLM:
+    """Load once per server; failures raise (and are not cached), so a retry tries again."""
+    return load_model(spec)
+
+
+def current_model() -> HookedLM:
+    """The model chosen in the sidebar (the bundled one until another loads successfully)."""
+    return load_cached(st.session_state.get(ACTIVE_KEY, BUNDLED))
+
+
+def prompt_box(lm: HookedLM, *, key: str, default: str, label: str = "Prompt",
+               height: int | None = None, max_chars: int = 8000,
+               max_tokens: int | None = None) -> Prompt | None:
+    """A text area bound to the URL; returns the validated prompt, or None after saying why.
+
+    max_tokens: a page's own cap below the context window (e.g. where memory grows with pos^2).
+    """
+    text = st.text_area(label, value=default, key=key, bind="query-params", height=height,
+                        max_chars=max_chars)
+    try:
+        prompt = lm.prepare_prompt(text, max_tokens)
+    except EmptyPromptError as err:
+        show_problem(str(err))
+        return None
+    if prompt.truncated:
+        limit = prompt.tokens.shape[1]
+        where = ("the model's context window of" if limit == lm.cfg.n_ctx
+                 else f"this page's limit (the model reads up to {lm.cfg.n_ctx}) of")
+        st.caption(f":material/content_cut: The prompt was cut to {where} {limit} tokens "
+                   f"({prompt.n_dropped} tokens dropped from the end).")
+    if prompt.unknown:
+        show_problem("This model has never seen these words, so they become an unknown token: "
+                     f"{', '.join(prompt.unknown)}. Results for them mean little.")
+    return prompt

@@ -1,0 +1,2 @@
+"""The Embeddings & positions page: cached computations (compute), charts and views.
+"""

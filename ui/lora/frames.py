@@ -1,0 +1,109 @@
+"""Data frames for the LoRA page's charts, built from core results (no Streamlit calls here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.interp.finetune.behaviour_diff import TokenKL
+from core.interp.finetune.forgetting import SKILL_LABELS, SKILLS, SkillChange
+from core.interp.finetune.weight_diff import MatrixDiff
+
+ROLE_LABELS = {"attn_qkv": "attn qkv", "attn_out": "attn out", "mlp_in": "MLP in", "mlp_out": "MLP out"}
+
+
+def loss_frame(losses: dict[str, list[float]], max_points: int = 400) -> pd.DataFrame:
+    """run -> per-step losses, as (run, step, loss), thinned to about max_points per run."""
+    rows = []
+    for run, values in losses.items():
+        every = max(1, len(values) // max_points)
+        rows += [(run, i + 1, v) for i, v in enumerate(values) if i % every == 0 or i == len(values) - 1]
+    return pd.DataFrame(rows, columns=["run", "step", "loss"])
+
+
+def norms_frame(reports: dict[str, list[MatrixDiff]]) -> pd.DataFrame:
+    rows = [(run, m.layer, ROLE_LABELS.get(m.role, m.role), m.module, m.rel_fro, m.fro, m.effective_rank,
+             m.energy_rank_90, m.rank, f"{m.shape[0]} x {m.shape[1]}")
+            for run, report in reports.items() for m in report]
+    return pd.DataFrame(rows, columns=["run", "layer", "role", "module", "rel_fro", "fro", "effective_rank",
+                                       "energy_rank_90", "rank", "shape"])
+
+
+def spectrum_frame(spectra: dict[str, np.ndarray], top: int = 128, rtol: float = 1e-6) -> pd.DataFrame:
+    """(run, index, value, share of energy); values under rtol * s_1 are float noise and left out."""
+    rows = []
+    for run, s in spectra.items():
+        energy = float((s.astype(np.float64) ** 2).sum()) or 1.0
+        keep = s[: top][s[: top] > rtol * (s.max() if s.size else 0)]
+        rows += [(run, i + 1, float(v), float(v) ** 2 / energy) for i, v in enumerate(keep)]
+    return pd.DataFrame(rows, columns=["run", "index", "value", "share"])
+
+
+def heatmap_frame(pooled: np.ndarray) -> pd.DataFrame:
+    r, c = np.indices(pooled.shape)
+    return pd.DataFrame({"row": r.ravel(), "col": c.ravel(), "value": pooled.ravel()})
+
+
+def rank_table(reports: dict[str, list[MatrixDiff]]) -> pd.DataFrame:
+    """One row per run: size and rank of its update, summed / averaged over its matrices."""
+    rows = []
+    for run, report in reports.items():
+        if not report:
+            continue
+        rows.append({"run": run, "matrices": len(report),
+                     "total ‖ΔW‖_F": float(np.sqrt(sum(m.fro ** 2 for m in report))),
+                     "mean ‖ΔW‖/‖W‖": float(np.mean([m.rel_fro for m in report])),
+                     "mean effective rank": float(np.mean([m.effective_rank for m in report])),
+                     "mean rank for 90% energy": float(np.mean([m.energy_rank_90 for m in report])),
+                     "max numerical rank": max(m.rank for m in report),
+                     "matrix size": f"up to {max(min(m.shape) for m in report)}"})
+    return pd.DataFrame(rows)
+
+
+def overlap_frame(overlaps: dict[str, tuple[float, float, float]], where: dict[str, tuple[int, str, str]]
+                  ) -> pd.DataFrame:
+    rows = [(where[n][0], ROLE_LABELS.get(where[n][1], where[n][1]), o, i, c)
+            for n, (o, i, c) in overlaps.items()]
+    frame = pd.DataFrame(rows, columns=["layer", "matrix", "output-side overlap", "input-side overlap",
+                                        "chance (k / d)"])
+    order = {label: i for i, label in enumerate(ROLE_LABELS.values())}
+    return frame.sort_values(["layer", "matrix"], key=lambda c: c.map(order) if c.name == "matrix" else c
+                             ).reset_index(drop=True)
+
+
+def kl_frame(kls: dict[str, TokenKL]) -> pd.DataFrame:
+    rows = []
+    for run, t in kls.items():
+        for pos, tok in enumerate(t.str_tokens):
+            rows.append((run, pos, f"{pos}:{tok}", t.kl[pos], t.top_before[pos], t.top_after[pos]))
+    return pd.DataFrame(rows, columns=["run", "pos", "label", "kl", "top_before", "top_after"])
+
+
+def changed_tokens_frame(t: TokenKL, k: int = 6) -> pd.DataFrame:
+    rows = [{"at token": f"{i}: {t.str_tokens[i]!r}", "KL": t.kl[i], "top next, base": repr(t.top_before[i]),
+             "top next, tuned": repr(t.top_after[i]), "p(tuned's top), base": t.p_before[i],
+             "p(tuned's top), tuned": t.p_after[i]} for i in t.most_changed(k)]
+    return pd.DataFrame(rows)
+
+
+def forgetting_frame(histories: dict[str, list[tuple[int, dict[str, float]]]]) -> pd.DataFrame:
+    rows = [(run, step, SKILL_LABELS[s], scores[s]) for run, history in histories.items()
+            for step, scores in history for s in SKILLS if np.isfinite(scores[s])]
+    return pd.DataFrame(rows, columns=["run", "step", "skill", "value"])
+
+
+def summary_frame(changes: dict[str, list[SkillChange]]) -> pd.DataFrame:
+    """Before -> after per skill (rows) and run (columns), e.g. "1.00 -> 0.83"."""
+    table = {}
+    for run, items in changes.items():
+        table[run] = {SKILL_LABELS[c.skill]: f"{c.before:.2f} → {c.after:.2f}" for c in items
+                      if np.isfinite(c.before) and np.isfinite(c.after)}
+    return pd.DataFrame(table)
+
+
+def learn_forget_frame(changes: dict[str, list[SkillChange]]) -> pd.DataFrame:
+    rows = []
+    for run, items in changes.items():
+        by = {c.skill: c for c in items}
+        rows.append((run, by["task_accuracy"].after, by["val_loss"].change))
+    return pd.DataFrame(rows, columns=["run", "learned", "forgotten"])

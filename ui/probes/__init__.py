@@ -1,0 +1,2 @@
+"""The Probes page: cached computations (compute), frames, charts and views.
+"""

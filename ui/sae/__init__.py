@@ -1,0 +1,3 @@
+"""The Sparse autoencoders page: controls, training (compute), SAE files, the feature dashboard,
+charts.
+"""

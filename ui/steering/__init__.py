@@ -1,0 +1,2 @@
+"""The Steering vectors page: controls, cached computations (compute), charts and views.
+"""
