@@ -2,6 +2,9 @@
 
 import streamlit as st
 
+from ui.common.glossary import glossary_popover
+from ui.common.page import next_step
+from ui.common.predict import predict_switch
 from ui.common.registry import SECTIONS, topic_at, topics_in
 from ui.common.sidebar import render_sidebar
 
@@ -20,4 +23,8 @@ page = st.navigation(navigation)
 topic = topic_at(page.url_path)
 if topic is None or topic.uses_model:
     render_sidebar()
+predict_switch()
+glossary_popover()
 page.run()
+if topic is not None:
+    next_step(topic.url_path)

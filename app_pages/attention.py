@@ -5,11 +5,13 @@ import streamlit as st
 from core.interp.attention import head_scores
 from core.interp.attention import patterns as attention_lesson
 from core.interp.attention import weight_circuits as circuits
+from core.notebook.questions.attention import PREVIOUS_TOKEN_HEAD
 from ui.attention import compute
 from ui.attention import heads as attention_heads
 from ui.attention import views as attention_views
 from ui.common.models import current_model, prompt_box
 from ui.common.page import how_it_is_computed, page_header
+from ui.common.predict import predict_first
 
 # Unrelated words, then the same words again: only copying can predict the second half (induction).
 BUNDLED_PROMPT = ("kite Oslo purple cheerful Ben lake moo Tokyo duck river. "
@@ -34,7 +36,10 @@ listed = compute.listed_heads(lm)
 induction = max(listed.get("induction", []), key=lambda t: t[2], default=(0, 0, 0.0))
 layer, head, weighted = attention_views.controls(lm, default=induction[:2])
 
-if prompt is not None:
+step = predict_first(PREVIOUS_TOKEN_HEAD, key="attn_predict", context=lm.spec, page="attention",
+                     model=lm.spec, cfg=lm.cfg)
+if prompt is not None and step.ready:
+    step.reveal(compute.score_tables(lm, lm.spec))
     tokens = tuple(int(t) for t in prompt.tokens[0])
     run = compute.attention_run(lm, lm.spec, tokens)
     scores = compute.score_tables(lm, lm.spec)

@@ -31,6 +31,8 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, GPT2Config
 
 from core.interp.embeddings.positions import sinusoidal
+from core.models.loss import next_token_loss
+from core.models.params import count_params
 from core.world.corpus import build_corpus
 from core.world.tokenizer import N_CTX, save_tokenizer, vocabulary
 
@@ -103,10 +105,9 @@ def optimizer_for(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
 
 
-def next_token_loss(model, tokens: torch.Tensor) -> torch.Tensor:
+def lm_loss(model, tokens: torch.Tensor) -> torch.Tensor:
     logits = model(input_ids=tokens, use_cache=False).logits  # [batch, pos, d_vocab]
-    return torch.nn.functional.cross_entropy(
-        logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
+    return next_token_loss(logits, tokens)
 
 
 def train(cfg: TrainConfig, out: Path) -> dict:
@@ -123,7 +124,7 @@ def train(cfg: TrainConfig, out: Path) -> dict:
                           small_alphabet=cfg.small_alphabet)
     bar.close()
     model = build_model(cfg, vocab_size, tokenizer.pad_token_id)
-    n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    n_params = count_params(model)
     opt = optimizer_for(model, cfg)
     model.train()
     log_lines, curve, recent = [], [], []
@@ -134,7 +135,7 @@ def train(cfg: TrainConfig, out: Path) -> dict:
             group["lr"] = learning_rate(step, cfg)
         tokens = corpus.rows[step * cfg.batch: (step + 1) * cfg.batch]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = next_token_loss(model, tokens)
+            loss = lm_loss(model, tokens)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -59,3 +59,74 @@ def layer_of(name: str) -> int | None:
     """The layer index in a hook name, or None for embed / final-norm hooks."""
     parts = name.split(".")
     return int(parts[1]) if parts[0] == "blocks" else None
+
+
+# -- one meaning of "layer" everywhere ------------------------------------------------------------
+# The residual stream can be read at n_layers + 1 points: after the embeddings, and after each block.
+# "Layer L" always means the stream after block L (blocks.L.hook_resid_post); EMBEDDINGS (-1) means the
+# stream before block 0 (blocks.0.hook_resid_pre, the token + position embeddings). Writing to the
+# stream "at layer L" adds to blocks.L.hook_resid_post, which is exactly what block L + 1 reads.
+EMBEDDINGS = -1
+
+
+def stream_hook(layer: int) -> str:
+    """The hook name where the stream is read or written "at layer L" (EMBEDDINGS: before block 0)."""
+    if layer == EMBEDDINGS:
+        return act_name("resid_pre", 0)
+    if layer < 0:
+        raise ValueError(f"Stream layer must be {EMBEDDINGS} (embeddings) or a block index, not {layer}")
+    return act_name("resid_post", layer)
+
+
+def stream_layers(n_layers: int) -> list[int]:
+    """Every point where the stream can be read: [EMBEDDINGS, 0, 1, ..., n_layers - 1]."""
+    return [EMBEDDINGS, *range(n_layers)]
+
+
+def stream_label(layer: int) -> str:
+    """Plain words for a stream point: "embeddings (before layer 0)" or "after layer 2"."""
+    return "embeddings (before layer 0)" if layer == EMBEDDINGS else f"after layer {layer}"
+
+
+def stream_layer_of(name: str) -> int | None:
+    """The stream point a residual hook reads, in the lab's convention: resid_post L -> L,
+    resid_pre L -> L - 1 (the same tensor as the stream after layer L - 1), else None."""
+    layer = layer_of(name)
+    if layer is None:
+        return None
+    if name.endswith("hook_resid_post"):
+        return layer
+    if name.endswith("hook_resid_pre"):
+        return layer - 1 if layer > 0 else EMBEDDINGS
+    return None
+
+
+_SITE_WORDS = {
+    "resid_mid": "the stream between attention and MLP of layer {L}",
+    "attn_out": "what the attention of layer {L} writes",
+    "mlp_out": "what the MLP of layer {L} writes",
+    "q": "queries of layer {L}", "k": "keys of layer {L}", "v": "values of layer {L}",
+    "z": "head outputs of layer {L} (before W_O)",
+    "attn_scores": "attention scores of layer {L} (before softmax)",
+    "pattern": "attention pattern of layer {L}",
+    "pre": "MLP neurons of layer {L}, before the activation function",
+    "post": "MLP neurons of layer {L}, after the activation function",
+}
+
+
+def hook_label(name: str) -> str:
+    """Plain words for any hook name, so no page shows a bare hook name without them."""
+    stream = stream_layer_of(name)
+    if stream is not None:
+        return f"residual stream {stream_label(stream)}"
+    if name == "hook_embed":
+        return "token embeddings"
+    if name == "hook_pos_embed":
+        return "position embeddings"
+    if name == "ln_final.hook_normalized":
+        return "the stream after the final norm"
+    layer = layer_of(name)
+    site = name.rsplit("hook_", 1)[-1]
+    if layer is not None and site in _SITE_WORDS:
+        return _SITE_WORDS[site].format(L=layer)
+    return name

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy as _copy
 import itertools
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -24,8 +25,14 @@ from core.models import tokens as tok
 from core.models.adapters import Adapter, AttentionWeights, adapter_for
 from core.models.dispatch import Dispatcher, HookFn, RunState, StopForward
 from core.models.hook_names import all_hook_names, layer_of
+from core.models.loss import next_token_loss
 
 _ids = itertools.count()
+
+
+def derived_spec(spec: str, what: str) -> str:
+    """A spec of its own for a model derived from `spec` (a copy, a tuned copy): "bundled+lora#1f3a9c0e"."""
+    return f"{spec}+{what}#{uuid.uuid4().hex[:8]}"
 NameFilter = Sequence[str] | Callable[[str], bool] | None
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
                "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called")
@@ -210,6 +217,12 @@ class HookedLM:
             out.append(logits[torch.arange(len(lengths)), lengths - 1].float())
         return torch.cat(out) if out else torch.zeros(0, self.cfg.d_vocab)
 
+    def loss(self, tokens: torch.Tensor, *, per_token: bool = False, mask: torch.Tensor | None = None,
+             grad: bool = False) -> torch.Tensor:
+        """Next-token cross-entropy of tokens [batch, pos] under active hooks (core.models.loss):
+        the mean, or [batch, pos - 1] with per_token=True; mask leaves predictions out."""
+        return next_token_loss(self.forward(tokens, grad=grad), tokens, per_token=per_token, mask=mask)
+
     def generate(self, prompt, **kwargs):
         """Sample a continuation; active hooks apply at every step. See core.models.generation."""
         from core.models.generation import generate
@@ -289,12 +302,15 @@ class HookedLM:
             module.__dict__.pop("_lab_site", None)
         return model
 
-    def copy(self, *, trainable: bool = False) -> HookedLM:
-        """A private copy (own weights, own hooks) to fine-tune or edit; the shared model is untouched."""
+    def copy(self, *, trainable: bool = False, spec: str | None = None) -> HookedLM:
+        """A private copy (own weights, own hooks) to fine-tune or edit; the shared model is untouched.
+
+        The copy gets a spec of its own ("<spec>+copy#1f3a9c0e" unless one is given), so nothing keyed
+        on spec (caches, hand-offs) can mix its results with the base model's."""
         model = self.detached_model()
         model.requires_grad_(trainable)
-        return HookedLM(model, self.tokenizer, spec=self.spec, display_name=self.name,
-                        is_bundled=self.is_bundled)
+        return HookedLM(model, self.tokenizer, spec=spec or derived_spec(self.spec, "copy"),
+                        display_name=self.name, is_bundled=self.is_bundled)
 
     def __repr__(self) -> str:
         c = self.cfg

@@ -17,6 +17,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from core.models import hooked_attention
 from core.models.adapters import FAMILY_NAMES, SUPPORTED, adapter_class
 from core.models.hooked_lm import HookedLM
+from core.models.params import count_params
 
 BUNDLED = "bundled"
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "assets" / "bundled"
@@ -32,7 +33,7 @@ def count_params_from_config(config) -> int:
     """Parameters of a model built from this config, without allocating its weights."""
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=False)
-    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    return count_params(model)
 
 
 def _load_config(source: str, spec: str):

@@ -10,14 +10,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def open_page(path: str, *, timeout: float = 60, query: dict | None = None,
-              state: dict | None = None) -> AppTest:
+              state: dict | None = None, predict: bool = False) -> AppTest:
     """Run app.py, switch to `path` (e.g. "app_pages/xor.py"), and return the finished AppTest.
 
-    query sets URL parameters (as a shared link would); state pre-sets session state.
+    query sets URL parameters (as a shared link would); state pre-sets session state. predict=False
+    switches the "Predict before results" step off (as the sidebar switch does), so a test sees the
+    result at once; tests of the prediction step pass predict=True.
     """
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     if query:
         at.query_params.update(query)
+    at.session_state["predict_first"] = predict
     for key, value in (state or {}).items():
         at.session_state[key] = value
     at.run()

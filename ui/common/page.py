@@ -42,3 +42,15 @@ def continuation_markdown(prompt_text: str, new_text: str) -> str:
     spacer = " " if new_text[:1].isspace() else ""
     body = escape_markdown(new_text.strip()) or "(nothing: the model ended the text)"
     return f"{escape_markdown(prompt_text)}{spacer}:blue-background[{body}]"
+
+
+def next_step(url_path: str) -> None:
+    """The foot of every page: a link to the next topic on the path."""
+    from ui.common.registry import next_topic
+
+    topic = next_topic(url_path)
+    if topic is None:
+        return
+    st.divider()
+    st.page_link(topic.path, label=f"Next: {topic.title}", icon=":material/arrow_forward:")
+    st.caption(topic.blurb)

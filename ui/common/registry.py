@@ -25,10 +25,11 @@ class Topic:
     uses_model: bool = True  # False: the sidebar hides the model picker on this page
 
 
+# In the order of the path through the lab (Home states it, the sidebar lists it, "Next" follows it).
 PLANNED: tuple[Topic, ...] = (
     Topic("app_pages/xor.py", "XOR network from scratch", ":material/hub:", "Foundations",
           "Train a tiny network live and watch every number of backprop.", "xor", uses_model=False),
-    Topic("app_pages/bundled_model.py", "The bundled model", ":material/model_training:", "Lab",
+    Topic("app_pages/bundled_model.py", "The bundled model", ":material/model_training:", "Foundations",
           "A small GPT-2 trained on a world we wrote: its grammar, its scores, its heads.",
           "bundled-model", uses_model=False),
     Topic("app_pages/embeddings.py", "Embeddings & positions", ":material/scatter_plot:",
@@ -52,6 +53,15 @@ TOPICS: tuple[Topic, ...] = tuple(t for t in PLANNED if (ROOT / t.path).is_file(
 
 def topic_at(url_path: str) -> Topic | None:
     return next((t for t in TOPICS if t.url_path == url_path), None)
+
+
+def next_topic(url_path: str) -> Topic | None:
+    """The topic after this one on the path (the first topic after Home), or None at the end."""
+    if url_path in ("", None):
+        return TOPICS[0] if TOPICS else None
+    paths = [t.url_path for t in TOPICS]
+    i = paths.index(url_path) if url_path in paths else len(paths)
+    return TOPICS[i + 1] if i + 1 < len(TOPICS) else None
 
 
 def topics_in(section: str) -> list[Topic]:

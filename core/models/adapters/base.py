@@ -83,15 +83,6 @@ class Adapter:
         raise NotImplementedError
 
 
-def count_params(model: nn.Module) -> int:
-    seen, total = set(), 0
-    for p in model.parameters():
-        if id(p) not in seen:
-            seen.add(id(p))
-            total += p.numel()
-    return total
-
-
 def split_heads_in(weight_in_out: torch.Tensor, n_heads: int) -> torch.Tensor:
     # [d_model, head * d_head] -> [head, d_model, d_head]
     d_model = weight_in_out.shape[0]

@@ -6,11 +6,11 @@ from core.models.adapters.base import (
     Adapter,
     AttentionWeights,
     BlockModules,
-    count_params,
     split_heads_in,
     split_heads_out,
 )
 from core.models.config import ModelConfig
+from core.models.params import count_params
 
 
 class GPT2Layout:

@@ -13,10 +13,11 @@ import types
 
 import torch
 
-from core.models.adapters.base import Adapter, AttentionWeights, BlockModules, count_params
+from core.models.adapters.base import Adapter, AttentionWeights, BlockModules
 from core.models.adapters.gpt2 import GPT2Layout
 from core.models.config import ModelConfig
 from core.models.hooked_attention import hooked_attention_forward
+from core.models.params import count_params
 
 
 def _hooked_neo_attn(self, query, key, value, attention_mask=None):

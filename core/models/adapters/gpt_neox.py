@@ -6,10 +6,10 @@ from core.models.adapters.base import (
     Adapter,
     AttentionWeights,
     BlockModules,
-    count_params,
     split_heads_out,
 )
 from core.models.config import ModelConfig
+from core.models.params import count_params
 
 
 class NeoXAdapter(Adapter):

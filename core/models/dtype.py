@@ -1,0 +1,96 @@
+"""Which number format makes matrix products fastest on this CPU: measured, never assumed.
+
+bfloat16 keeps float32's range with 8 bits of mantissa (about 3 significant digits). On a CPU with
+AMX tiles a bfloat16 matmul ran about 6x faster than float32; on one with AVX-512 BF16 but no AMX it
+ran 1.75x *slower*, because the conversion costs more than the narrower multiply saves. So the lab
+times one representative matmul in both formats, on this CPU and at the current thread count, the
+first time a trainer asks, and keeps the answer for the process. Trainers that offer bfloat16
+(autocast: weights and optimizer state stay float32) use it only when it measured faster.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+PROBE_SIZE = 512  # [512, 512] @ [512, 512]: the size of an SAE or LoRA batch matmul on this app
+PROBE_REPEATS = 7
+MIN_SPEEDUP = 1.15  # bfloat16 must win clearly: rounding costs accuracy, a tie is not worth it
+
+
+def cpu_capabilities() -> dict[str, bool]:
+    """Which of the matmul-relevant instruction sets this CPU reports (Linux /proc/cpuinfo)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        flags = set()
+    return {f: f in flags for f in CPU_FLAGS}
+
+
+def capability_summary() -> str:
+    """One line for a table or a page: "AVX2, AVX-512, AVX-512 BF16, AMX" (what is present)."""
+    names = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX-512 BF16", "amx_bf16": "AMX"}
+    present = [names[f] for f, on in cpu_capabilities().items() if on]
+    return ", ".join(present) or "none of AVX2 / AVX-512 / AMX"
+
+
+@dataclass(frozen=True)
+class DtypeChoice:
+    dtype: torch.dtype  # the one to compute matmuls in
+    fp32_gflops: float
+    bf16_gflops: float
+    threads: int
+    cpu: str  # capability_summary()
+
+    @property
+    def speedup(self) -> float:
+        """bfloat16 throughput / float32 throughput on this CPU (above 1: bfloat16 is faster)."""
+        return self.bf16_gflops / self.fp32_gflops if self.fp32_gflops else 0.0
+
+    @property
+    def use_bf16(self) -> bool:
+        return self.dtype == torch.bfloat16
+
+    def reason(self) -> str:
+        """A sentence for the page: which format, and the measurement behind it."""
+        chosen = "bfloat16" if self.use_bf16 else "float32"
+        return (f"Matrix products run in {chosen}: on this CPU ({self.cpu}), {self.threads} thread(s), "
+                f"a {PROBE_SIZE}x{PROBE_SIZE} matmul measured {self.bf16_gflops:.0f} GFLOP/s in "
+                f"bfloat16 and {self.fp32_gflops:.0f} in float32 ({self.speedup:.2f}x).")
+
+
+def _gflops(dtype: torch.dtype, size: int, repeats: int) -> float:
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(dtype)
+    b = torch.randn(size, size, generator=gen).to(dtype)
+    for _ in range(2):  # warm up: first calls pick kernels and fault in pages
+        a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / sorted(times)[len(times) // 2] / 1e9  # the median
+
+
+@functools.lru_cache(maxsize=8)
+def _measure(threads: int) -> DtypeChoice:
+    fp32 = _gflops(torch.float32, PROBE_SIZE, PROBE_REPEATS)
+    bf16 = _gflops(torch.bfloat16, PROBE_SIZE, PROBE_REPEATS)
+    dtype = torch.bfloat16 if bf16 >= MIN_SPEEDUP * fp32 else torch.float32
+    return DtypeChoice(dtype, fp32, bf16, threads, capability_summary())
+
+
+def fastest_matmul_dtype() -> DtypeChoice:
+    """The measured choice for the current torch thread count (measured once per process and count)."""
+    return _measure(torch.get_num_threads())
+
+
+def autocast_bf16(setting: bool | None) -> bool:
+    """Resolve a trainer's bf16 setting: True/False as asked, None means "whatever measured faster"."""
+    return fastest_matmul_dtype().use_bf16 if setting is None else bool(setting)
