@@ -33,14 +33,20 @@ def main(argv: list[str]) -> int:
         results = module.run()
         saved[name] = [r.as_dict() for r in results]  # other modules' last results are kept
         rows += results
-    header = f"{'benchmark':58} {'ours':>12} {'peer':>24} {'ratio':>7}  goal"
+    from benchmarks import machine_context
+
+    ctx = machine_context()
+    print(f"CPU: {ctx['cpu']}; {ctx['cores']} cores; load average {ctx['load_1min']}")
+    header = f"{'benchmark':58} {'ours':>12} {'peer':>24} {'ratio':>7} {'spread':>13}  goal"
     print(header)
     print("-" * len(header))
     for r in rows:
         ours = f"{r.value:.4g} {r.unit}"
         peer = f"{r.peer}: {r.peer_value:.4g}" if r.peer_value is not None else r.peer or "-"
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
-        print(f"{r.name:58} {ours:>12} {peer:>24} {ratio:>7}  {r.goal}")
+        spread = f"{r.ratio_spread[0]:.2f}-{r.ratio_spread[1]:.2f}" if r.ratio_spread else ""
+        threads = f" [{r.threads} thr]" if r.threads else ""
+        print(f"{r.name + threads:58} {ours:>12} {peer:>24} {ratio:>7} {spread:>13}  {r.goal}")
         if r.note:
             print(f"{'':58}   note: {r.note}")
     out.write_text(json.dumps(saved, indent=2))
