@@ -90,3 +90,16 @@ def test_the_dtype_is_chosen_by_measurement():
 def test_a_slow_bf16_cpu_picks_float32():
     slow = DtypeChoice(torch.float32, fp32_gflops=128, bf16_gflops=73, threads=1, cpu="AVX-512 BF16")
     assert not slow.use_bf16 and slow.speedup < 1 and "float32" in slow.reason()
+
+
+def test_the_memory_budget_refuses_with_advice(monkeypatch):
+    from core.models.budget import MemoryBudgetError, check_fits, session_budget_bytes
+
+    monkeypatch.setenv("LAB_SESSION_MEMORY_MB", "100")
+    assert session_budget_bytes() == 100_000_000
+    check_fits(60e6, what="this SAE", lower="a smaller dictionary", held_bytes=30e6)
+    with pytest.raises(MemoryBudgetError, match="a smaller dictionary") as err:
+        check_fits(60e6, what="this SAE", lower="a smaller dictionary", held_bytes=50e6)
+    assert "50 MB" in str(err.value) and "100 MB" in str(err.value)
+    monkeypatch.setenv("LAB_SESSION_MEMORY_MB", "lots")
+    assert session_budget_bytes() == 1_500_000_000
