@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui.common.glossary import glossary_popover
-from ui.common.page import next_step
+from ui.common.page import page_footer
 from ui.common.predict import predict_switch
 from ui.common.registry import SECTIONS, topic_at, topics_in
 from ui.common.sidebar import render_sidebar
@@ -27,4 +27,4 @@ predict_switch()
 glossary_popover()
 page.run()
 if topic is not None:
-    next_step(topic.url_path)
+    page_footer(topic.url_path, topic.uses_model)

@@ -9,7 +9,7 @@ as_root apt-get update
 as_root apt-get install -y chromium
 
 python3 -m venv .venv
-.venv/bin/pip install -r requirements.txt
+.venv/bin/pip install -r requirements-test.txt
 
 .venv/bin/ruff check .
 .venv/bin/python -m pytest tests

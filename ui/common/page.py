@@ -44,13 +44,21 @@ def continuation_markdown(prompt_text: str, new_text: str) -> str:
     return f"{escape_markdown(prompt_text)}{spacer}:blue-background[{body}]"
 
 
-def next_step(url_path: str) -> None:
-    """The foot of every page: a link to the next topic on the path."""
+def page_footer(url_path: str, uses_model: bool) -> None:
+    """The foot of every topic page: "Add to notebook" for a note, and a link to the next topic."""
+    from ui.common.notebook import add_note
     from ui.common.registry import next_topic
 
-    topic = next_topic(url_path)
-    if topic is None:
-        return
     st.divider()
-    st.page_link(topic.path, label=f"Next: {topic.title}", icon=":material/arrow_forward:")
-    st.caption(topic.blurb)
+    left, right = st.columns([1, 2], vertical_alignment="center")
+    with left:
+        model = ""
+        if uses_model:
+            from ui.common.models import current_model
+            model = current_model().spec
+        add_note(url_path, model, key="page_note")
+    topic = next_topic(url_path)
+    if topic is not None:
+        with right:
+            st.page_link(topic.path, label=f"Next: {topic.title}", icon=":material/arrow_forward:",
+                         help=topic.blurb)

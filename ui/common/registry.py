@@ -45,6 +45,9 @@ PLANNED: tuple[Topic, ...] = (
           "Push a direction into the residual stream and watch the text change.", "steering"),
     Topic("app_pages/lora.py", "LoRA & forgetting", ":material/difference:", "Adaptation",
           "Fine-tune, see exactly what changed in the weights, and what was forgotten.", "lora"),
+    Topic("app_pages/notebook.py", "Lab notebook", ":material/edit_note:", "Lab",
+          "Your predictions, what was measured, your notes, and how calibrated you are.", "notebook",
+          uses_model=False),
 )
 # While the lab is being built, a planned page appears once its script exists;
 # tests/unit/test_registry.py fails until every planned page does.
