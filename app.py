@@ -5,16 +5,18 @@ import streamlit as st
 from ui.common.glossary import glossary_popover
 from ui.common.page import page_footer
 from ui.common.predict import predict_switch
-from ui.common.registry import SECTIONS, topic_at, topics_in
+from ui.common.registry import HOME_SCRIPT, ROOT, SECTIONS, topic_at, topics_in
 from ui.common.sidebar import render_sidebar
 
-st.set_page_config(page_title="LLM Internals Lab", page_icon=":material/biotech:", layout="wide")
+# A local icon file: a ":material/...:" icon would be fetched from a font server, and offline there is none
+st.set_page_config(page_title="LLM Internals Lab", page_icon=str(ROOT / "assets" / "favicon.png"),
+                   layout="wide")
 
-home = st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True)  # served at /
+home = st.Page(HOME_SCRIPT, title="Home", icon=":material/home:", default=True)  # served at /
 navigation = {"Start": [home]}
 for section in SECTIONS:
     pages = [
-        st.Page(t.path, title=t.title, icon=t.icon, url_path=t.url_path) for t in topics_in(section)
+        st.Page(t.script, title=t.title, icon=t.icon, url_path=t.url_path) for t in topics_in(section)
     ]
     if pages:
         navigation[section] = pages

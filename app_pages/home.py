@@ -1,8 +1,8 @@
-"""Home: the learning path and a card per topic."""
+"""Home: the path through the lab, where to start, and a card per topic."""
 
 import streamlit as st
 
-from ui.common.registry import SECTIONS, topics_in
+from ui.common.registry import SECTIONS, TOPICS, topics_in
 
 st.title("LLM Internals Lab")
 st.markdown(
@@ -11,12 +11,15 @@ st.markdown(
     "tools researchers use on GPT-2-class models. Every technique is checked against a bundled "
     "model whose internals we know, because we wrote the world it was trained on."
 )
-st.markdown(
-    "**The path:** an XOR network trained from scratch :material/arrow_forward: a small transformer "
-    "trained on a synthetic world :material/arrow_forward: GPT-2-class models from the hub "
-    ":material/arrow_forward: interpretability tools (probes, sparse autoencoders, steering) "
-    ":material/arrow_forward: what fine-tuning changes and forgets."
-)
+with st.container(border=True):
+    st.markdown("**The path.** Each page asks you to predict before it shows a result, grades the "
+                "prediction against what it measures, and links to the next page at its foot.")
+    st.markdown(" :material/arrow_forward: ".join(t.title for t in TOPICS))
+    if TOPICS:
+        st.page_link(TOPICS[0].script, label=f"Start here: {TOPICS[0].title}", icon=":material/flag:")
+st.caption("Every page works offline on the bundled model. Models from the Hugging Face hub (GPT-2, "
+           "Pythia, SmolLM2, ...) need a network the first time; once in the local cache they load "
+           "offline, and the sidebar marks which ones are.")
 for section in SECTIONS:
     topics = topics_in(section)
     if not topics:
@@ -25,5 +28,5 @@ for section in SECTIONS:
     columns = st.columns(3)
     for i, topic in enumerate(topics):
         with columns[i % 3].container(border=True):
-            st.page_link(topic.path, label=topic.title, icon=topic.icon)
+            st.page_link(topic.script, label=topic.title, icon=topic.icon)
             st.caption(topic.blurb)

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 as_root apt-get update
-as_root apt-get install -y chromium
+as_root apt-get install -y chromium postgresql  # the browser tier; the notebook store's PostgreSQL tests
 
 python3 -m venv .venv
 .venv/bin/pip install -r requirements-test.txt

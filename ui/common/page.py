@@ -60,5 +60,5 @@ def page_footer(url_path: str, uses_model: bool) -> None:
     topic = next_topic(url_path)
     if topic is not None:
         with right:
-            st.page_link(topic.path, label=f"Next: {topic.title}", icon=":material/arrow_forward:",
+            st.page_link(topic.script, label=f"Next: {topic.title}", icon=":material/arrow_forward:",
                          help=topic.blurb)

@@ -24,6 +24,12 @@ class Topic:
     url_path: str  # stable URL segment, so shared links keep working
     uses_model: bool = True  # False: the sidebar hides the model picker on this page
 
+    @property
+    def script(self) -> str:
+        """The script's absolute path: st.Page and st.page_link resolve relative paths against the
+        entry script's folder, and the Cloud entry (cloud/streamlit_app.py) is not at the root."""
+        return str(ROOT / self.path)
+
 
 # In the order of the path through the lab (Home states it, the sidebar lists it, "Next" follows it).
 PLANNED: tuple[Topic, ...] = (
@@ -52,6 +58,9 @@ PLANNED: tuple[Topic, ...] = (
 # While the lab is being built, a planned page appears once its script exists;
 # tests/unit/test_registry.py fails until every planned page does.
 TOPICS: tuple[Topic, ...] = tuple(t for t in PLANNED if (ROOT / t.path).is_file())
+
+
+HOME_SCRIPT = str(ROOT / "app_pages" / "home.py")
 
 
 def topic_at(url_path: str) -> Topic | None:
