@@ -12,10 +12,17 @@ ARTIFACTS = ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 
 
-@pytest.fixture(scope="session")
-def app_url():
+# Two ways in: the app as a local user starts it, with predictions switched off so every page shows its
+# result (and the screenshots do); and the Community Cloud entry as a visitor meets it, with the
+# prediction step on, which must render on every page too.
+ENTRIES = {"local": ("app.py", {"LAB_PREDICT_FIRST": "0"}), "cloud": ("cloud/streamlit_app.py", {})}
+
+
+@pytest.fixture(scope="session", params=list(ENTRIES))
+def app_url(request):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with serve_app(ARTIFACTS / "streamlit.log") as (url, _pid):
+    entry, env = ENTRIES[request.param]
+    with serve_app(ARTIFACTS / f"streamlit-{request.param}.log", entry=entry, env=env) as (url, _pid):
         yield url
 
 

@@ -29,13 +29,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(log_path: Path | None = None, start_timeout: float = 60) -> Iterator[tuple[str, int]]:
-    """Start the app offline; yield (url, server pid); stop it on exit."""
+def serve_app(log_path: Path | None = None, start_timeout: float = 60, *, entry: str = "app.py",
+              env: dict | None = None) -> Iterator[tuple[str, int]]:
+    """Start the app offline from `entry` (app.py or the Cloud entry); yield (url, server pid)."""
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", entry, "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1",
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -12,6 +12,7 @@ them asks again, and going back shows what was predicted for that setup. The sid
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,13 +29,18 @@ SWITCH_KEY = "predict_first"
 SKIPPED = "skipped"
 
 
+def default_on() -> bool:
+    """Predictions are on for a new session unless LAB_PREDICT_FIRST=0 (e.g. for a demo screen)."""
+    return os.environ.get("LAB_PREDICT_FIRST", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def predictions_on() -> bool:
-    return bool(st.session_state.get(SWITCH_KEY, True))
+    return bool(st.session_state.get(SWITCH_KEY, default_on()))
 
 
 def predict_switch() -> None:
     """The sidebar switch, drawn once by app.py for every page."""
-    st.session_state.setdefault(SWITCH_KEY, True)
+    st.session_state.setdefault(SWITCH_KEY, default_on())
     st.sidebar.toggle("Predict before results", key=SWITCH_KEY,
                       help="Each page asks a question before it shows its main result, and grades "
                            "your answer against what it measures. Switch off to see results at once.")
