@@ -3,13 +3,18 @@
 import streamlit as st
 
 from core.interp.steering import effect as steering_effect
+from core.interp.steering import fluency as steering_fluency
 from core.interp.steering import vectors as steering
-from core.models.hook_names import layer_of
+from core.interp.steering import verdict as steering_verdict
+from core.models.hook_names import stream_layer_of
+from core.notebook.questions.steering import MORE_CONCEPT_WORDS
+from ui.common.layers import show_layer
 from ui.common.models import current_model, prompt_box
 from ui.common.page import how_it_is_computed, page_header, show_problem
+from ui.common.predict import predict_first
 from ui.steering import compute, views
 from ui.steering.charts import effect_chart, sweep_heatmap
-from ui.steering.controls import pick_settings, pick_source
+from ui.steering.controls import TYPED, pick_settings, pick_source
 
 page_header(
     "Steering vectors",
@@ -34,8 +39,8 @@ n_prompt = prompt.tokens.shape[1]
 s = pick_settings(lm, source, n_prompt)
 
 try:
-    sv = compute.steering_vector(lm, lm.spec, source, s.layer, prompt.text)
-    targets = compute.targets(lm, lm.spec, source.measure, source.pairs)
+    sv = compute.steering_vector(lm, source, s.layer, prompt.text)
+    targets = compute.targets(lm, source)
 except ValueError as err:  # our own checks: pairs with nothing to contrast, no word to measure...
     show_problem(str(err))
     st.stop()
@@ -43,72 +48,82 @@ except Exception as err:  # anything else torch or a tokenizer raises on odd inp
     show_problem(f"The steering vector could not be built from this input on {lm.name} "
                  f"({type(err).__name__}: {err}). Try shorter contrast pairs, in words the model knows.")
     st.stop()
-layer = layer_of(sv.hook_name)
-layer = s.layer if layer is None else layer
-norm = compute.stream_norm(lm, lm.spec, sv.hook_name, source, prompt.text)
-pairs = f" of {sv.n_pairs} pair{'s' * (sv.n_pairs != 1)}" if sv.n_pairs else ""
-st.caption(f"Vector: {sv.method}{pairs}, {sv.label}, at `{sv.hook_name}`. Its norm is {sv.norm:.2f} and "
-           f"the stream there is typically {norm:.2f} long, so coefficient {s.coefficient:+.1f} adds a push "
+layer = stream_layer_of(sv.hook_name)  # None only for a handed-over direction off the stream
+if layer is not None:
+    show_layer(lm.cfg.n_layers, layer, verb="added")
+norm = compute.stream_norm(lm, sv.hook_name, source, prompt.text)
+st.caption(f"Vector: {views.vector_words(sv, source)}. Its norm is {sv.norm:.2f} and the stream there is "
+           f"typically {norm:.2f} long, so coefficient {s.coefficient:+.1f} adds a push "
            f"{abs(s.coefficient) * sv.norm / norm:.2f}x the stream's size.")
 
-# -- the same seed, with and without the push -------------------------------------------------------
-args = (prompt.text, source, s.layer)
-sampling = (s.start_pos, s.temperature, s.top_k, s.seed, s.n_new)
+where = views.layer_words(layer) if layer is not None else "at the direction's own hook point"
+where += ", every position" if s.start_pos == 0 else f", from position {s.start_pos} on"
+context = "|".join(map(str, (lm.spec, source.kind, source.measure, source.label, source.method,
+                              source.toward, source.pairs, s, prompt.text)))
+step = predict_first(MORE_CONCEPT_WORDS, key="steer_predict", context=context, page="steering",
+                     model=lm.spec, fields=views.question_fields(targets, s.coefficient, where))
+if not step.ready:
+    st.stop()
+
+# -- the same prompt and seed, with and without the push --------------------------------------------
 with st.spinner("Writing...", show_time=True):
-    plain = compute.continuation(lm, lm.spec, *args, 0.0, *sampling)
-    steered = compute.continuation(lm, lm.spec, *args, s.coefficient, *sampling)
+    outcome = compute.outcome(lm, source, s.layer, prompt.text, s.coefficient, s.start_pos, s.sampling)
+step.reveal(outcome)
+texts = outcome.texts
 left, right = st.columns(2)
 with left:
-    views.continuation_card(lm, "**Unsteered**", prompt.text, plain, targets)
+    views.continuation_card(lm, "**Unsteered**", prompt.text, texts.plain[0], texts.plain_perplexity[0],
+                            targets)
 with right:
-    where = "every position" if s.start_pos == 0 else f"position {s.start_pos} on"
-    views.continuation_card(lm, f"**Steered**: coefficient {s.coefficient:+.1f} at layer {layer}, "
-                                f"{where}", prompt.text, steered, targets)
+    views.continuation_card(lm, f"**Steered**: coefficient {s.coefficient:+.1f} at {where}", prompt.text,
+                            texts.steered[0], texts.steered_perplexity[0], targets)
 views.word_legend(targets)
+st.caption(views.same_seed_note(outcome))
 
-# -- what to notice: the numbers at this coefficient -------------------------------------------------
+# -- what to notice: the numbers at this coefficient, and the verdict ---------------------------------
 st.subheader("What it did to the next word")
-effect = compute.point_effect(lm, lm.spec, source, s.layer, prompt.text, s.coefficient, s.start_pos)
-views.effect_metrics(effect, targets, s.coefficient)
-if lm.is_bundled and source.kind == "concept":
-    views.ground_truth(effect, targets, source.measure, layer, s.coefficient)
+views.effect_metrics(outcome.point, targets)
+concept = source.measure if source.measure != TYPED else None
+views.verdict_box(outcome, steering_verdict.verdict(outcome), layer=layer, concept=concept)
 
 # -- the effect against the coefficient, with the controls ------------------------------------------
 st.subheader("Effect against coefficient, with controls")
 with st.spinner("Measuring every coefficient...", show_time=True):
-    curves = compute.curves(lm, lm.spec, source, s.layer, prompt.text, s.start_pos, s.temperature,
-                            s.top_k, s.seed)
+    curves = compute.curves(lm, source, s.layer, prompt.text, compute.curve_settings(s.start_pos, s.sampling))
 st.altair_chart(effect_chart(views.curve_frame(curves, targets), s.coefficient,
                              order=views.metric_order(targets)))
 st.caption("Controls: the **opposite sign** should mirror the vector, and a **random vector of the same "
            "norm** should barely move the concept words; if it moves them as much, the effect is the "
-           "size of the push, not its direction. Perplexity: a 20-token continuation of your prompt, "
-           "scored by the unsteered model; it climbs when the push makes text the model finds odd.")
+           f"size of the push, not its direction. Perplexity: a {compute.FLUENCY_TOKENS}-token "
+           "continuation of your prompt (your seed and temperature), scored by the unsteered model; "
+           "it climbs when the push makes text the model finds odd.")
 
 # -- which layer, which coefficient ----------------------------------------------------------------
 st.subheader("Layer x coefficient")
 if source.kind == "direction":
     st.caption("A handed-over direction belongs to one hook point, so there is no layer to sweep.")
 else:
+    sweep_settings = compute.curve_settings(s.start_pos, s.sampling, compute.SWEEP_COEFFICIENTS)
     key = ("steer_sweep_ran", lm.spec, source, s.start_pos)
     if compute.sweep_runs_by_itself(lm) or st.session_state.get("steer_sweep_key") == key:
         with st.spinner("Building a vector at every layer...", show_time=True):
-            sweep = compute.sweep(lm, lm.spec, source, s.start_pos)
-        st.altair_chart(sweep_heatmap(views.sweep_frame(sweep), s.layer, s.coefficient,
+            sweep = compute.sweep(lm, source, sweep_settings)
+        st.altair_chart(sweep_heatmap(views.sweep_frame(sweep), views.sweep_label(s.layer), s.coefficient,
                                       title=f"Change of P({targets.plus_name}) - P({targets.minus_name}) "
                                             "from the unsteered model"))
-        st.caption("Each row builds its own mean-difference vector at that layer. The outlined cell is "
-                   "the current setting (the nearest coefficient).")
+        st.caption("Each row builds its own mean-difference vector in the stream after that layer. The "
+                   "outlined cell is the current setting (the nearest coefficient).")
     elif st.button("Compute the layer x coefficient map", key="steer_sweep_button",
                    help=f"One vector per layer, each measured at {len(compute.SWEEP_COEFFICIENTS)} "
                         "coefficients; takes a while on a model this size."):
         st.session_state["steer_sweep_key"] = key
         st.rerun()
 
-how_it_is_computed(steering, steering_effect, papers=(
-    "Turner et al. 2023, *Steering Language Models With Activation Engineering* (ActAdd), "
-    "arXiv:2308.10248",
-    "Rimsky et al. 2024, *Steering Llama 2 via Contrastive Activation Addition* (CAA), "
-    "arXiv:2312.06681",
-    "The steering-vectors and repeng libraries; Neuronpedia's steering interface",
+how_it_is_computed(steering, steering_effect, steering_fluency, steering_verdict, papers=(
+    "Turner et al. 2023, [*Steering Language Models With Activation Engineering*]"
+    "(https://arxiv.org/abs/2308.10248) (ActAdd)",
+    "Rimsky et al. 2024, [*Steering Llama 2 via Contrastive Activation Addition*]"
+    "(https://arxiv.org/abs/2312.06681) (CAA)",
+    "The [steering-vectors](https://github.com/steering-vectors/steering-vectors) and "
+    "[repeng](https://github.com/vgel/repeng) libraries; Neuronpedia's steering interface",
 ))

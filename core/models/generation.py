@@ -1,19 +1,57 @@
-"""Sampling text one token at a time, with the KV cache, under whatever hooks are active.
+"""Writing text one token at a time, with the KV cache, under whatever hooks are active.
 
-Each step feeds only the newest token; keys and values of earlier positions come from the cache.
-Hooks therefore see activations of shape [batch, 1, ...] after the first step; `hook.pos_offset`
-tells them which absolute position that is (so "steer from position p on" works while generating).
+A language model gives, for the next position, one score (logit) per token of its vocabulary. To
+write, pick one token, append it, and ask again. Two things make this fast:
+- The KV cache: attention at a new position needs the keys and values of every earlier position,
+  and those never change, so each step feeds only the newest token and reuses the cached ones. A
+  step then costs one position's work instead of the whole sequence's.
+- Batching: several rows (one per coefficient, say) share every step's matrix multiplications.
 
-Sampling: logits / temperature, keep the top_k largest, softmax, draw with a seeded generator.
-temperature == 0 means greedy (always the most likely token).
+Hooks see activations of shape [batch, 1, ...] after the first step; `hook.pos_offset` tells them
+which absolute position that is, so "steer from position p on" works while generating.
+
+How the next token is picked (SamplingSettings):
+- temperature 0: greedy, always the most likely token.
+- otherwise: divide the logits by the temperature (below 1 sharpens, above 1 flattens), keep the
+  top_k largest if asked, and draw from the softmax. We draw with the exponential race (the Gumbel-max
+  trick): token i wins if p_i / E_i is the largest, with E_i ~ Exponential(1) drawn from a generator
+  seeded by the row's seed. That picks i with probability exactly p_i, and rows with the same seed
+  use the same E at the same step (common random numbers). So two rows that differ only by a
+  steering push write the same token wherever the push does not change which token wins: a
+  difference between their texts is the push's doing, not luck. A row's text depends only on its
+  seed and its own logits, not on which other rows share its batch.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How to continue a prompt: how many tokens, and how each next token is picked."""
+
+    max_new_tokens: int = 30
+    temperature: float = 1.0  # 0 = greedy
+    top_k: int | None = None  # sample only among the k most likely tokens; None or 0: all
+    seed: int = 0
+    stop_at_eos: bool = True  # stop a row at the end-of-text token
+
+    def __post_init__(self):
+        if not math.isfinite(self.temperature) or self.temperature < 0:
+            raise ValueError(f"temperature must be a number >= 0, not {self.temperature}")
+        if self.max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, not {self.max_new_tokens}")
+        if self.top_k is not None and self.top_k < 0:
+            raise ValueError(f"top_k must be None or >= 0, not {self.top_k}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
 
 
 @dataclass(frozen=True)
@@ -27,48 +65,120 @@ class Generation:
         return torch.cat([self.prompt_tokens[0], self.new_tokens])
 
 
-def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None,
-                generator: torch.Generator) -> torch.Tensor:
-    """One token id per row from logits [batch, d_vocab]."""
-    if temperature <= 0:
+@dataclass(frozen=True)
+class BatchGeneration:
+    tokens: torch.Tensor  # [batch, prompt_pos + n_new]: prompt, then the new tokens
+    n_prompt: int  # prompt positions (every row's prompt has this length)
+    lengths: torch.Tensor  # [batch] new tokens per row; after a row's end-of-text, the rest is padding
+
+    @property
+    def new_tokens(self) -> torch.Tensor:
+        """[batch, n_new] (rows that stopped early are padded with the end-of-text token)."""
+        return self.tokens[:, self.n_prompt:]
+
+    def row(self, i: int) -> torch.Tensor:
+        """Row i's new tokens, without padding: [lengths[i]]."""
+        return self.tokens[i, self.n_prompt: self.n_prompt + int(self.lengths[i])]
+
+
+def race_noise(n_vocab: int, generator: torch.Generator) -> torch.Tensor:
+    """-log(E), E ~ Exponential(1): Gumbel noise [n_vocab]; argmax(logits + noise) ~ softmax(logits)."""
+    return -torch.empty(n_vocab).exponential_(generator=generator).log_()
+
+
+class _Noise:
+    """The random numbers of each step: one Gumbel vector per distinct seed, shared by the rows
+    with that seed (so a row's text depends only on its seed and its own logits)."""
+
+    def __init__(self, seeds: list[int]):
+        distinct = list(dict.fromkeys(seeds))
+        self.generators = [torch.Generator().manual_seed(s) for s in distinct]
+        self.index = torch.tensor([distinct.index(s) for s in seeds])  # [batch]
+
+    def draw(self, n_vocab: int) -> torch.Tensor:
+        """[n_vocab] (one seed) or [batch, n_vocab]."""
+        if len(self.generators) == 1:
+            return race_noise(n_vocab, self.generators[0])
+        return torch.stack([race_noise(n_vocab, g) for g in self.generators])[self.index]
+
+
+def pick_next(logits: torch.Tensor, settings: SamplingSettings, noise: _Noise | torch.Generator
+              ) -> torch.Tensor:
+    """One token id per row from logits [batch, d_vocab] -> [batch] (see the module docstring)."""
+    if settings.greedy:
         return logits.argmax(dim=-1)
-    logits = logits.float() / temperature
-    if top_k is not None and 0 < top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    scores = logits.float() / settings.temperature  # [batch, d_vocab]
+    k = settings.top_k
+    if k and k < scores.shape[-1]:
+        kth = torch.topk(scores, k, dim=-1).values[..., -1:]  # [batch, 1]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    gumbel = (race_noise(scores.shape[-1], noise) if isinstance(noise, torch.Generator)
+              else noise.draw(scores.shape[-1]))  # [d_vocab] or [batch, d_vocab]
+    return (scores + gumbel).argmax(dim=-1)
 
 
-def generate(lm, prompt, *, max_new_tokens: int = 30, temperature: float = 1.0,
-             top_k: int | None = None, seed: int = 0, stop_at_eos: bool = True) -> Generation:
-    """Continue `prompt` (text or tokens [1, pos]) by up to max_new_tokens tokens."""
-    tokens = lm.to_tokens(prompt) if isinstance(prompt, str) else torch.as_tensor(prompt)
+def generate_batch(lm, tokens: torch.Tensor, settings: SamplingSettings = SamplingSettings(), *,
+                   seeds: list[int] | None = None) -> BatchGeneration:
+    """Continue every row of tokens [batch, pos] (no padding: all rows the same length) at once.
+
+    Active hooks (`with lm.hooks(...)`, steering) apply at every step and are told each step's
+    position. seeds: one per row (rows with the same seed share their random numbers); default
+    settings.seed for all. Generation stops at the context window, or when every row has written
+    end-of-text (with settings.stop_at_eos)."""
+    tokens = torch.as_tensor(tokens)
     if tokens.ndim == 1:
         tokens = tokens[None]
-    room = lm.cfg.n_ctx - tokens.shape[1]
-    max_new_tokens = max(0, min(max_new_tokens, room))
-    generator = torch.Generator().manual_seed(seed)
-    eos = lm.tokenizer.eos_token_id
-    run = lm._dispatch.current()
+    batch, n_prompt = tokens.shape
+    seeds = [settings.seed] * batch if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != batch:
+        raise ValueError(f"{len(seeds)} seeds for {batch} rows")
+    n_new = max(0, min(settings.max_new_tokens, lm.cfg.n_ctx - n_prompt))
+    out = torch.empty(batch, n_prompt + n_new, dtype=torch.long)  # [batch, pos + n_new]
+    out[:, :n_prompt] = tokens
+    lengths = torch.full((batch,), n_new, dtype=torch.long)
+    eos = lm.tokenizer.eos_token_id if settings.stop_at_eos else None
+    done = torch.zeros(batch, dtype=torch.bool)
+    noise = _Noise(seeds)
+    run = lm._dispatch.current()  # this thread's active hooks, told the position at each step
     saved_offset = run.pos_offset if run is not None else 0
     cache = DynamicCache(config=lm.model.config)
-    new: list[int] = []
-    step_input, offset = tokens, 0
+    step_input, offset, written = tokens, 0, 0
     try:
-        with torch.no_grad():
-            for _ in range(max_new_tokens):
+        with torch.inference_mode():
+            for t in range(n_new):
                 if run is not None:
                     run.pos_offset = offset
-                out = lm.model(input_ids=step_input, past_key_values=cache, use_cache=True)
-                next_id = sample_next(out.logits[:, -1], temperature, top_k, generator)
+                positions = torch.arange(offset, offset + step_input.shape[1])[None]  # [1, step_pos]
+                logits = lm.model(input_ids=step_input, past_key_values=cache, use_cache=True,
+                                  position_ids=positions, logits_to_keep=1).logits[:, -1]  # [batch, d_vocab]
+                next_ids = pick_next(logits, settings, noise)  # [batch]
                 offset += step_input.shape[1]
-                new.append(int(next_id[0]))
-                if stop_at_eos and eos is not None and new[-1] == eos:
+                written = t + 1
+                if eos is not None:
+                    next_ids = next_ids.masked_fill(done, eos)  # a finished row only pads
+                    ended = (next_ids == eos) & ~done
+                    lengths[ended] = t + 1
+                    done |= ended
+                out[:, n_prompt + t] = next_ids
+                if eos is not None and bool(done.all()):
                     break
-                step_input = next_id[:, None]
+                step_input = next_ids[:, None]  # [batch, 1]
     finally:
         if run is not None:
             run.pos_offset = saved_offset
-    new_tokens = torch.tensor(new, dtype=torch.long)
-    return Generation(tokens, new_tokens, lm.tokenizer.decode(new, skip_special_tokens=True))
+    lengths = torch.minimum(lengths, torch.tensor(written))
+    return BatchGeneration(out[:, : n_prompt + written], n_prompt, lengths)
+
+
+def generate(lm, prompt, settings: SamplingSettings | None = None, **kwargs) -> Generation:
+    """Continue `prompt` (text or tokens [1, pos]); settings, or its fields as keywords
+    (max_new_tokens=30, temperature=1.0, top_k=None, seed=0, stop_at_eos=True)."""
+    if settings is not None and kwargs:
+        raise TypeError(f"give settings or its fields, not both ({', '.join(kwargs)})")
+    settings = settings or SamplingSettings(**kwargs)
+    tokens = lm.to_tokens(prompt) if isinstance(prompt, str) else torch.as_tensor(prompt)
+    if tokens.ndim == 1:
+        tokens = tokens[None]
+    result = generate_batch(lm, tokens[:1], settings)
+    new = result.row(0)
+    return Generation(tokens[:1], new, lm.tokenizer.decode(new.tolist(), skip_special_tokens=True))

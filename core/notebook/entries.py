@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 HEADINGS = ("what worked", "what didn't", "surprise", "open question")
 MAX_NOTE_CHARS = 20_000  # a note longer than this is refused with a message, not cut silently
 MAX_FIELD_CHARS = 2_000  # question, answers, measured outcome, reason
+MAX_URL_CHARS = 16_000  # a page's URL state: a full 2,000-character text box triples when URL-encoded
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,9 @@ class Entry:
             raise ValueError(f"The note has {len(self.note):,} characters; the notebook keeps up to "
                              f"{MAX_NOTE_CHARS:,} per entry. Split it into several entries.")
         for name in ("question", "prediction", "reason", "measured", "url", "page", "model"):
-            if len(getattr(self, name)) > MAX_FIELD_CHARS:
-                raise ValueError(f"The {name} is longer than {MAX_FIELD_CHARS:,} characters.")
+            limit = MAX_URL_CHARS if name == "url" else MAX_FIELD_CHARS
+            if len(getattr(self, name)) > limit:
+                raise ValueError(f"The {name} is longer than {limit:,} characters.")
 
     def with_note(self, heading: str, note: str) -> Entry:
         return replace(self, heading=heading, note=note)

@@ -1,6 +1,6 @@
 """Steering mechanics on tiny random models: coefficient 0 changes nothing, the hook adds exactly
-c * v where it should (also with the KV cache), vectors are the mean differences they claim to be,
-and steering never leaks into another thread or outlives its block."""
+c * v where it should (also with the KV cache), vectors are the mean differences they claim to be
+in the stream after their layer, and steering never leaks into another thread or outlives its block."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ import pytest
 import torch
 
 from core.interp.steering import effect as E
+from core.interp.steering import fluency as F
+from core.interp.steering import targets as T
 from core.interp.steering import vectors as S
 from core.models import act_name, load_model
+from core.models.generation import SamplingSettings
+from core.models.hook_names import EMBEDDINGS, stream_hook
 
 PAIRS = [("the cat is happy", "the cat is sad"), ("a dog is happy .", "a dog is sad ."),
          ("Mary ran home happy", "Mary ran home sad")]
@@ -27,6 +31,14 @@ def lm(tiny_model_dir):
 @pytest.fixture(scope="module")
 def sv(lm):
     return S.mean_difference(lm, PAIRS, 1)
+
+
+def _greedy(n_new, **kw):
+    return SamplingSettings(max_new_tokens=n_new, temperature=0, stop_at_eos=False, **kw)
+
+
+def _sampled(n_new, seed, **kw):
+    return SamplingSettings(max_new_tokens=n_new, temperature=1.0, seed=seed, stop_at_eos=False, **kw)
 
 
 def _big(sv, scale=20.0):
@@ -54,7 +66,8 @@ def test_coefficient_zero_gives_exactly_the_unsteered_logits(tiny_model_dir, arc
 
 def test_hook_adds_c_times_v_from_the_start_position_on(lm, sv):
     tokens = lm.to_tokens(TEXT)  # [1, pos]
-    name = act_name("resid_pre", 1)
+    name = act_name("resid_post", 1)
+    assert sv.hook_name == name == stream_hook(1)  # "layer 1" is the stream after block 1
     _, clean = lm.run_with_cache(tokens, names=[name])
     with S.steer(lm, sv, 2.5, start_pos=4):
         _, steered = lm.run_with_cache(tokens, names=[name])
@@ -69,8 +82,7 @@ def test_kv_cached_steered_generation_equals_full_recompute(lm, sv, start_pos):
     the same tokens as recomputing the whole steered sequence at every step."""
     big = _big(sv)
     prompt = lm.to_tokens("the cat sat on the mat .")  # 8 tokens; start 14 begins mid-generation
-    gen = S.generate_steered(lm, prompt, big, 1.0, start_pos=start_pos, max_new_tokens=12,
-                             temperature=0)
+    gen = S.generate_steered(lm, prompt, big, 1.0, _greedy(12), start_pos=start_pos)
     tokens = prompt
     with S.steer(lm, big, 1.0, start_pos=start_pos):
         for _ in range(12):
@@ -82,17 +94,17 @@ def test_kv_cached_steered_generation_equals_full_recompute(lm, sv, start_pos):
 
 def test_sampled_generation_is_seeded_and_coefficient_zero_is_the_plain_text(lm, sv):
     prompt = lm.to_tokens("the cat")
-    a = S.generate_steered(lm, prompt, _big(sv), 1.0, seed=5, max_new_tokens=15, temperature=1.0)
-    b = S.generate_steered(lm, prompt, _big(sv), 1.0, seed=5, max_new_tokens=15, temperature=1.0)
+    a = S.generate_steered(lm, prompt, _big(sv), 1.0, _sampled(15, 5))
+    b = S.generate_steered(lm, prompt, _big(sv), 1.0, _sampled(15, 5))
     assert a.new_tokens.tolist() == b.new_tokens.tolist()
-    zero = S.generate_steered(lm, prompt, _big(sv), 0.0, seed=5, max_new_tokens=15, temperature=1.0)
+    zero = S.generate_steered(lm, prompt, _big(sv), 0.0, _sampled(15, 5))
     plain = lm.generate(prompt, max_new_tokens=15, temperature=1.0, seed=5, stop_at_eos=False)
     assert zero.new_tokens.tolist() == plain.new_tokens.tolist()
 
 
 @pytest.mark.parametrize("position", ["diff", "last"])
 def test_mean_difference_is_the_mean_of_the_pair_differences(lm, position):
-    name = act_name("resid_pre", 1)
+    name = act_name("resid_post", 1)
     diffs = []
     for plus, minus in PAIRS:
         acts = []
@@ -112,6 +124,25 @@ def test_mean_difference_is_the_mean_of_the_pair_differences(lm, position):
     one = S.act_add(lm, *PAIRS[0], 1, position=position)
     torch.testing.assert_close(one.vector, diffs[0], atol=1e-5, rtol=1e-5)
     assert one.method == "one pair (ActAdd)"
+
+
+def test_layer_l_is_the_stream_block_l_plus_1_reads(lm):
+    """The lab's convention: a vector at layer L (blocks.L.hook_resid_post) is the same as one at
+    blocks.(L+1).hook_resid_pre, and the embeddings (EMBEDDINGS) are blocks.0.hook_resid_pre; adding
+    it at either name steers identically."""
+    vs = S.contrast_vectors(lm, PAIRS, [EMBEDDINGS, 0, 1])
+    assert vs[EMBEDDINGS].hook_name == act_name("resid_pre", 0)
+    assert vs[0].hook_name == act_name("resid_post", 0)
+    names = [act_name("resid_pre", 1), act_name("resid_post", 0)]
+    _, cache = lm.run_with_cache(lm.tokenize_batch([p for p, _ in PAIRS])[0], names=names)
+    torch.testing.assert_close(cache[names[0]], cache[names[1]], atol=0, rtol=0)
+    as_pre = S.SteeringVector(vs[0].vector, act_name("resid_pre", 1), "same", "same")
+    tokens = lm.to_tokens(TEXT)
+    with S.steer(lm, vs[0], 2.0):
+        post = lm(tokens)
+    with S.steer(lm, as_pre, 2.0):
+        pre = lm(tokens)
+    torch.testing.assert_close(post, pre, atol=1e-6, rtol=0)
 
 
 def test_contrast_vectors_refuse_pairs_with_nothing_to_contrast(lm):
@@ -152,19 +183,19 @@ def test_perplexity_is_exp_of_the_cross_entropy(lm):
 
 
 def test_targets_from_pairs_take_the_first_differing_words(lm):
-    t = E.targets_from_pairs(lm, PAIRS)
+    t = T.targets_from_pairs(lm, PAIRS)
     happy, sad = (lm.to_tokens(w, prepend_bos=False)[0, 0].item() for w in ("happy", "sad"))
     assert t.plus_ids == (happy,) and t.minus_ids == (sad,)
     assert t.plus_words == ("happy",) and t.minus_words == ("sad",)
     assert t.prompts == ("the cat is", "a dog is", "Mary ran home")
     with pytest.raises(ValueError, match="first differing word"):
-        E.targets_from_pairs(lm, [("the cat", "the cat is")])
+        T.targets_from_pairs(lm, [("the cat", "the cat is")])
 
 
 def test_next_token_effect_matches_a_plain_forward_pass(lm, sv):
     """The batched measurement (all coefficients in one batch, logits only at each prompt's last
     token) equals the probabilities read off ordinary forward passes, steered or not."""
-    t = E.targets_from_pairs(lm, PAIRS)
+    t = T.targets_from_pairs(lm, PAIRS)
     p_plus, p_minus, diff = E.next_token_effect(lm, sv, t, [0.0, 3.0], start_pos=2)
     for i, c in enumerate((0.0, 3.0)):
         want_plus, want_minus, want_diff = [], [], []
@@ -183,24 +214,31 @@ def test_next_token_effect_matches_a_plain_forward_pass(lm, sv):
 
 
 def test_effect_curves_and_controls(lm, sv):
-    t = E.targets_from_pairs(lm, PAIRS)
-    coefs = [-2.0, 0.0, 2.0]
-    curves = E.effect_curves(lm, sv, t, coefs, fluency_tokens=lm.to_tokens("the cat"), n_new=6)
+    t = T.targets_from_pairs(lm, PAIRS)
+    coefs = (-2.0, 0.0, 2.0)
+    settings = E.CurveSettings(coefs, sampling=_sampled(6, 0))
+    curves = E.effect_curves(lm, sv, t, settings, fluency_tokens=lm.to_tokens("the cat"))
     assert [c.control for c in curves] == list(E.CONTROLS)
     vec, opp, rnd = curves
     np.testing.assert_allclose(opp.logit_diff, vec.logit_diff[::-1], atol=1e-4)  # the mirror image
     assert vec.logit_diff[0] < vec.logit_diff[1] < vec.logit_diff[2]
     assert vec.logit_diff[1] == rnd.logit_diff[1]  # coefficient 0: all three are the plain model
     assert np.all(np.isfinite(vec.perplexity)) and np.all(vec.perplexity > 1)
-    sweep = E.layer_sweep(lm, PAIRS, t, coefs)
-    assert sweep.logit_diff.shape == (lm.cfg.n_layers, 3)
-    np.testing.assert_allclose(sweep.logit_diff[1], vec.logit_diff, atol=1e-5)
+    # coefficient 0 of the fluency texts is the unsteered text: the same perplexity for all three
+    assert vec.perplexity[1] == opp.perplexity[1] == rnd.perplexity[1]
+    sweep = E.layer_sweep(lm, PAIRS, t, settings)
+    assert sweep.layers.tolist() == [EMBEDDINGS, 0, 1]  # every stream point
+    assert sweep.logit_diff.shape == (lm.cfg.n_layers + 1, 3)
+    np.testing.assert_allclose(sweep.logit_diff[2], vec.logit_diff, atol=1e-5)  # layer 1
 
 
-def test_batched_samples_at_coefficient_zero_are_the_plain_greedy_text(lm, sv):
+@pytest.mark.parametrize("settings", [_greedy(8), _sampled(8, 4)])
+def test_batched_samples_at_coefficient_zero_are_the_plain_text(lm, sv, settings):
+    """Greedy or sampled with the seed: the row with coefficient 0 is the unsteered text, token for
+    token (every row of the batch uses the same random numbers)."""
     prompt = lm.to_tokens("the cat")
-    rows = E.steered_samples(lm, _big(sv), prompt, [0.0, 1.0], n_new=8, temperature=0)
-    plain = lm.generate(prompt, max_new_tokens=8, temperature=0, stop_at_eos=False)
+    rows = E.steered_samples(lm, _big(sv), prompt, [0.0, 1.0], settings).tokens
+    plain = lm.generate(prompt, settings=settings)
     assert rows[0].tolist() == plain.tokens.tolist()
     assert rows[1].tolist() != rows[0].tolist()
 
@@ -216,8 +254,7 @@ def test_steered_generation_never_reaches_a_concurrent_clean_forward_pass(lm, sv
     def steer_loop():
         try:
             while not stop.is_set():
-                gen = S.generate_steered(lm, lm.to_tokens("the cat"), _big(sv), 1.0, max_new_tokens=10,
-                                         temperature=0)
+                gen = S.generate_steered(lm, lm.to_tokens("the cat"), _big(sv), 1.0, _greedy(10))
                 steered_texts.append(gen.new_tokens.tolist())
         except Exception as err:  # surfaced below
             errors.append(err)
@@ -249,7 +286,7 @@ def test_the_hook_is_gone_after_an_error_during_steered_generation(lm, sv):
     reference = lm(tokens)
     wrong = S.SteeringVector(torch.ones(lm.cfg.d_model + 1), sv.hook_name, "broken", "wrong size")
     with pytest.raises(RuntimeError):
-        S.generate_steered(lm, lm.to_tokens("the cat"), wrong, 1.0, max_new_tokens=5)
+        S.generate_steered(lm, lm.to_tokens("the cat"), wrong, 1.0, _sampled(5, 0))
     torch.testing.assert_close(lm(tokens), reference, atol=0, rtol=0)
     with pytest.raises(KeyError, match="stop"):
         with S.steer(lm, _big(sv), 1.0):
@@ -261,14 +298,14 @@ def test_the_hook_is_gone_after_an_error_during_steered_generation(lm, sv):
 @pytest.mark.parametrize("start_pos", [0, 4])
 def test_batched_kv_samples_equal_one_at_a_time_generation(lm, sv, start_pos):
     """The sweep's batched sampler (one row per coefficient, KV cache) writes, row by row, what
-    generate_steered writes for that coefficient alone (greedy)."""
+    generate_steered writes for that coefficient alone (greedy, and sampled with one seed)."""
     prompt = lm.to_tokens("the cat sat")
     coefs = [-1.0, 0.5, 1.0]
-    rows = E.steered_samples(lm, _big(sv), prompt, coefs, start_pos=start_pos, n_new=8, temperature=0)
-    for row, c in zip(rows, coefs, strict=True):
-        one = S.generate_steered(lm, prompt, _big(sv), c, start_pos=start_pos, max_new_tokens=8,
-                                 temperature=0)
-        assert row.tolist() == one.tokens.tolist()
+    for settings in (_greedy(8), _sampled(8, 2)):
+        rows = E.steered_samples(lm, _big(sv), prompt, coefs, settings, start_pos=start_pos).tokens
+        for row, c in zip(rows, coefs, strict=True):
+            one = S.generate_steered(lm, prompt, _big(sv), c, settings, start_pos=start_pos)
+            assert row.tolist() == one.tokens.tolist()
 
 
 @pytest.mark.parametrize("arch", ["gpt_neo", "gpt_neox", "gpt_neox_serial", "llama"])
@@ -276,11 +313,11 @@ def test_measurements_work_on_every_family(tiny_model_dir, arch):
     """The batched paths (logits only at each prompt's last token; the KV-cached sampler) agree with
     plain forward passes and plain generation on every architecture family."""
     model = load_model(str(tiny_model_dir(arch)))
-    v, t = S.mean_difference(model, PAIRS, 1), E.targets_from_pairs(model, PAIRS)
+    v, t = S.mean_difference(model, PAIRS, 1), T.targets_from_pairs(model, PAIRS)
     p_plus, _, _ = E.next_token_effect(model, v, t, [0.0])
     probs = [model(model.to_tokens(p))[0, -1].softmax(-1)[list(t.plus_ids)].sum() for p in t.prompts]
     assert p_plus[0] == pytest.approx(float(torch.stack(probs).mean()), abs=1e-5)
-    rows = E.steered_samples(model, v, model.to_tokens("the cat"), [0.0], n_new=6, temperature=0)
+    rows = E.steered_samples(model, v, model.to_tokens("the cat"), [0.0], _greedy(6)).tokens
     plain = model.generate("the cat", max_new_tokens=6, temperature=0, stop_at_eos=False)
     assert rows[0].tolist() == plain.tokens.tolist()
 
@@ -300,7 +337,7 @@ def test_pairs_longer_than_the_context_window_are_read_inside_it(lm):
     assert lm.cfg.n_ctx == 32
     plus, minus = _long(40, 5, "happy"), _long(40, 5, "sad")
     got = S.mean_difference(lm, [(plus, minus)], 1)
-    name = act_name("resid_pre", 1)
+    name = act_name("resid_post", 1)
     acts = []
     for text in (plus, minus):
         tokens = lm.to_tokens(text)
@@ -310,7 +347,7 @@ def test_pairs_longer_than_the_context_window_are_read_inside_it(lm):
     torch.testing.assert_close(got.vector, acts[0] - acts[1], atol=1e-5, rtol=1e-5)
     last = S.mean_difference(lm, [(plus, minus)], 1, position="last")
     assert torch.isfinite(last.vector).all() and last.norm > 0
-    t = E.targets_from_pairs(lm, [(plus, minus)])
+    t = T.targets_from_pairs(lm, [(plus, minus)])
     assert t.plus_words == ("happy",) and t.minus_words == ("sad",)
     assert t.prompts == (_long(5),)
     p_plus, p_minus, diff = E.next_token_effect(lm, got, t, [0.0, 2.0], start_pos=31)
@@ -325,17 +362,17 @@ def test_pairs_that_differ_only_after_the_cut_are_refused(lm, position):
     with pytest.raises(ValueError, match="nothing to contrast.*context window of 32 tokens"):
         S.mean_difference(lm, [pair], 1, position=position)
     with pytest.raises(ValueError, match="first differing word.*context window of 32 tokens"):
-        E.targets_from_pairs(lm, [pair])
+        T.targets_from_pairs(lm, [pair])
     with pytest.raises(ValueError, match=r"nothing to contrast \(the model reads the same tokens\)"):
         S.mean_difference(lm, [("the cat", "the cat")], 1, position=position)
 
 
 def test_measured_words_are_single_known_tokens(lm):
-    t = E._targets(lm, "+", "-", ["cat", " zebra", "cat sat", "dog"], ["mat"], ["the"])
+    t = T._targets(lm, "+", "-", ["cat", " zebra", "cat sat", "dog"], ["mat"], ["the"])
     assert t.plus_words == ("cat", "dog") and t.minus_words == ("mat",)
     assert t.plus_ids == tuple(lm.to_tokens(w, prepend_bos=False)[0, 0].item() for w in ("cat", "dog"))
     with pytest.raises(ValueError, match="No single-token words"):
-        E._targets(lm, "+", "-", ["zebra"], ["mat"], ["the"])
+        T._targets(lm, "+", "-", ["zebra"], ["mat"], ["the"])
 
 
 def test_continuation_text_is_escaped_with_the_shared_escaper():
@@ -345,3 +382,47 @@ def test_continuation_text_is_escaped_with_the_shared_escaper():
     text = "a *b* _c_ [d](e) $x$ :red[f]\nnext line"
     assert md_escape(text) == escape_markdown("a *b* _c_ [d](e) $x$ :red[f]") + "  \n" + "next line"
     assert "*" not in md_escape(text).replace("\\*", "")
+
+
+# -- the page's side-by-side texts -------------------------------------------------------------------
+def test_compare_texts_pairs_each_seed_with_and_without_the_push(lm, sv):
+    """Each pair shares a seed: the unsteered row is plain generation with that seed, the steered
+    row is generate_steered with it; perplexities are those of the unsteered model."""
+    prompt = lm.to_tokens("the cat sat")
+    settings = _sampled(10, 7)
+    out = F.compare_texts(lm, _big(sv), prompt, 1.0, settings, n_samples=3)
+    assert out.seeds == (7, 8, 9) and not out.greedy
+    for i, seed in enumerate(out.seeds):
+        s = _sampled(10, seed)
+        plain = lm.generate(prompt, settings=s)
+        steered = S.generate_steered(lm, prompt, _big(sv), 1.0, s)
+        assert list(out.plain[i]) == plain.new_tokens.tolist()
+        assert list(out.steered[i]) == steered.new_tokens.tolist()
+        assert out.plain_perplexity[i] == pytest.approx(S.perplexity(lm, plain.tokens, 4), rel=1e-5)
+        assert out.steered_perplexity[i] == pytest.approx(S.perplexity(lm, steered.tokens, 4), rel=1e-5)
+    logs = np.log(out.steered_perplexity).mean() - np.log(out.plain_perplexity).mean()
+    assert out.perplexity_ratio == pytest.approx(float(np.exp(logs)), rel=1e-9)
+    assert out.first_difference is not None and out.plain[0][: out.first_difference] == \
+        out.steered[0][: out.first_difference]
+
+
+def test_compare_texts_at_coefficient_zero_are_identical_and_greedy_uses_one_seed(lm, sv):
+    prompt = lm.to_tokens("the cat sat")
+    zero = F.compare_texts(lm, _big(sv), prompt, 0.0, _sampled(10, 1))
+    assert zero.plain == zero.steered and zero.first_difference is None
+    assert zero.perplexity_ratio == pytest.approx(1.0, abs=1e-12)
+    greedy = F.compare_texts(lm, _big(sv), prompt, 1.0, _greedy(10))
+    assert greedy.greedy and greedy.seeds == (0,) and len(greedy.plain) == 1
+
+
+def test_point_effect_measures_the_vector_and_random_pushes(lm, sv):
+    t = T.targets_from_pairs(lm, PAIRS)
+    point = E.point_effect(lm, sv, t, 2.0, random_seeds=(0, 1))
+    p_plus, p_minus, diff = E.next_token_effect(lm, sv, t, [0.0, 2.0])
+    assert point.vector.p_plus == pytest.approx(tuple(p_plus)) and point.coefficient == 2.0
+    assert point.vector.balance_shift == pytest.approx(
+        float((p_plus[1] - p_minus[1]) - (p_plus[0] - p_minus[0])), abs=1e-7)
+    r_plus, r_minus, _ = E.next_token_effect(lm, S.random_like(sv, 1), t, [0.0, 2.0])
+    assert point.randoms[1].p_minus == pytest.approx(tuple(r_minus))
+    assert point.largest_random_shift == max(abs(r.balance_shift) for r in point.randoms)
+    assert E.count_words([t.plus_ids[0], t.minus_ids[0], t.plus_ids[0], 99], t) == (2, 1)

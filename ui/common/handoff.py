@@ -21,6 +21,8 @@ class Direction:
     hook_name: str  # e.g. "blocks.2.hook_resid_post"
     vector: np.ndarray  # [d_model]
     source: str  # "probe", "sae", ...
+    concept: str | None = None  # e.g. "gender": the bundled concept it is about (measured on it)
+    toward: str | None = None  # e.g. "male": the class it points to
 
 
 def send_direction(direction: Direction) -> None:

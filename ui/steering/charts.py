@@ -13,7 +13,8 @@ METRIC_ORDER = ["P(+ words)", "P(- words)", "logit difference (+ minus -)",
 def effect_chart(frame: pd.DataFrame, coefficient: float, *, order: list[str] | None = None,
                  width: int = 330, height: int = 170) -> alt.ConcatChart:
     """One small chart per metric: value against coefficient, a line per control, a dashed rule at
-    the current coefficient. Perplexity gets a log scale (a hard push can send it up a thousandfold).
+    the current coefficient. Probabilities are drawn on 0-1; perplexity gets a log scale (a hard push
+    can send it up a thousandfold).
 
     frame: columns control, coefficient, metric, value; order: the metrics, in reading order.
     """
@@ -24,8 +25,9 @@ def effect_chart(frame: pd.DataFrame, coefficient: float, *, order: list[str] | 
         data = frame[frame["metric"] == metric]
         if data.empty:
             continue
-        log = metric.startswith("perplexity")
-        y_scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+        log, prob = metric.startswith("perplexity"), metric.startswith("P(")
+        y_scale = (alt.Scale(type="log") if log else alt.Scale(domain=[0, 1]) if prob
+                   else alt.Scale(zero=False))
         lines = alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=28)).encode(
             x=alt.X("coefficient:Q", title="coefficient"),
             y=alt.Y("value:Q", title=None, scale=y_scale,
@@ -44,17 +46,18 @@ def effect_chart(frame: pd.DataFrame, coefficient: float, *, order: list[str] | 
     return alt.concat(*charts, columns=2).resolve_scale(color="shared", strokeDash="shared")
 
 
-def sweep_heatmap(frame: pd.DataFrame, layer: int | None, coefficient: float, *, title: str,
+def sweep_heatmap(frame: pd.DataFrame, layer: str | None, coefficient: float, *, title: str,
                   width: int = 560, cell_height: int = 34) -> alt.LayerChart:
     """Layer x coefficient map of the effect (diverging around 0), the current setting outlined.
 
-    frame: columns layer, coefficient, effect (plus any extra columns shown in the tooltip).
+    frame: columns layer (labels "embed", "0", "1", ... in model order), coefficient, effect (plus
+    any extra columns shown in the tooltip); layer: the label of the row to outline.
     """
     limit = max(1e-9, float(frame["effect"].abs().max()))
     coefs = sorted(frame["coefficient"].unique())
     x = alt.X("coefficient:O", title="coefficient", sort=coefs,
               axis=alt.Axis(labelAngle=0, format="+.1f"))
-    y = alt.Y("layer:O", title="layer", sort="ascending")
+    y = alt.Y("layer:O", title="layer (the stream after it)", sort=list(dict.fromkeys(frame["layer"])))
     tooltip = [alt.Tooltip(c, format=".3f") if frame[c].dtype.kind == "f" else c
                for c in frame.columns]
     heat = alt.Chart(frame).mark_rect().encode(

@@ -19,17 +19,20 @@ Where the vector comes from:
    of the residual stream at its hook point: coefficient 1 is a push of 10% of the stream, about
    the size of a mean-difference vector, so the same coefficients mean about the same push.
 
-How it is applied: a hook on `blocks.{L}.hook_resid_pre` returns act + c * v, at every position or
+Where: "layer L" is the residual stream after block L (the lab's convention everywhere), so the
+vector is read and added at `blocks.{L}.hook_resid_post`, which is exactly what block L + 1 reads;
+"the embeddings" is the stream before block 0. The hook returns act + c * v, at every position or
 only from position p on (during generation with the KV cache, `hook.pos_offset` says which absolute
 position each step is). Coefficient 0 returns the activations untouched, so it changes nothing,
 exactly. The hook lives only inside `with lm.hooks(...)`, in this thread: other sessions using the
 same cached model never see it.
 
-How we know it worked (core.interp.steering.effect): the probability the model gives to the concept's
-words (positive vs negative) where such a word comes next, their logit difference, and a fluency
-proxy (the perplexity of the steered text under the unsteered model), as functions of c. Two
-controls: the opposite sign (should move the other way) and a random vector of the same norm (should
-do little; if it does as much, the "concept" was just a big push).
+How we know it worked (core.interp.steering.effect, .verdict): the probability the model gives to
+the concept's words (positive vs negative) where such a word comes next, their logit difference, and
+a fluency proxy (the perplexity of the steered text under the unsteered model), as functions of c.
+Two controls: the opposite sign (should move the other way) and a random vector of the same norm
+(should do little; if it does as much, the "concept" was just a big push). Steering "worked" only
+when the concept moves, clearly more than under the random push, and the text stays fluent.
 """
 
 from __future__ import annotations
@@ -41,13 +44,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from core.models import act_name
+from core.interp.steering.targets import common_prefix
 from core.models.dispatch import HookFn, HookPoint
-from core.models.generation import Generation
+from core.models.generation import Generation, SamplingSettings, generate
+from core.models.hook_names import stream_hook
 
-SITE = "resid_pre"  # steering vectors are read and added at blocks.{L}.hook_resid_pre
 DIRECTION_SCALE = 0.1  # a found direction is rescaled to this fraction of the stream's typical norm
 POSITION_MODES = ("diff", "last")  # how one text is summarised: from the first differing token on, or last
+TEXT = SamplingSettings(max_new_tokens=40, stop_at_eos=False)  # generate_steered's default
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,6 @@ class SteeringVector:
 
 
 # -- building vectors ---------------------------------------------------------------------------------
-def common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
-    """Number of leading tokens two 1-d token rows share."""
-    n = min(len(a), len(b))
-    same = (a[:n] == b[:n]).long()
-    return int(same.cumprod(0).sum())
-
-
 def _short(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -100,7 +97,8 @@ def _summaries(acts: torch.Tensor, lengths: torch.Tensor, starts: torch.Tensor) 
 def contrast_vectors(lm, pairs: Sequence[tuple[str, str]], layers: Sequence[int], *,
                      position: str = "diff", method: str | None = None,
                      label: str = "plus - minus") -> dict[int, SteeringVector]:
-    """Mean-difference steering vectors at several layers from one forward pass over the pairs.
+    """Mean-difference steering vectors at several stream layers (EMBEDDINGS or a block index: the
+    stream after that block, core.models.hook_names.stream_hook) from one forward pass over the pairs.
 
     pairs: (plus text, minus text). position: "diff" summarises each text by the mean of its
     activations from the first token where the pair differs on; "last" by its last token. Texts
@@ -125,7 +123,7 @@ def contrast_vectors(lm, pairs: Sequence[tuple[str, str]], layers: Sequence[int]
         starts = torch.minimum(starts, lengths - 1)  # a text that is a prefix of its partner: its end
     else:
         starts = lengths - 1
-    names = [act_name(SITE, layer) for layer in layers]
+    names = [stream_hook(layer) for layer in layers]
     _, cache = lm.run_with_cache(tokens, names=names)
     out = {}
     for layer, name in zip(layers, names, strict=True):
@@ -139,7 +137,7 @@ def contrast_vectors(lm, pairs: Sequence[tuple[str, str]], layers: Sequence[int]
 
 def mean_difference(lm, pairs: Sequence[tuple[str, str]], layer: int, *, position: str = "diff",
                     label: str = "plus - minus") -> SteeringVector:
-    """CAA: mean(plus activations) - mean(minus activations) at blocks.{layer}.hook_resid_pre."""
+    """CAA: mean(plus activations) - mean(minus activations) in the stream after block `layer`."""
     return contrast_vectors(lm, pairs, [layer], position=position, label=label)[layer]
 
 
@@ -186,22 +184,27 @@ def steering_hook(vector: torch.Tensor, coefficient: float | torch.Tensor,
     """fn(act, hook) adding coefficient * vector to act [batch, pos, d_model] at positions >= start_pos.
 
     coefficient and start_pos are numbers, or tensors [batch] (one per row, for batched sweeps).
-    A coefficient of exactly 0 returns None: the activations pass through untouched.
+    A coefficient of exactly 0 returns None: the activations pass through untouched. The push is
+    computed once, not at every generation step.
     """
     per_row = isinstance(coefficient, torch.Tensor)
     if not per_row and coefficient == 0:
         return lambda act, hook: None
+    c = coefficient.float()[:, None, None] if per_row else float(coefficient)  # [batch, 1, 1] or float
+    push = c * vector.float()  # [batch, 1, d_model] or [d_model]
+    starts = torch.as_tensor(start_pos).reshape(-1, 1)  # [batch or 1, 1]
+    last_start = int(starts.max())  # from this position on, every row is pushed
+    pushes = {}  # dtype -> push in that dtype
 
     def hook(act: torch.Tensor, point: HookPoint) -> torch.Tensor:
-        v = vector.to(act.dtype)  # [d_model]
-        c = coefficient.to(act.dtype)[:, None, None] if per_row else coefficient  # [batch, 1, 1] or float
-        push = c * v  # [batch, 1, d_model] or [d_model]
-        starts = torch.as_tensor(start_pos)
-        if bool((starts <= point.pos_offset).all()):
-            return act + push
+        p = pushes.get(act.dtype)
+        if p is None:
+            p = pushes[act.dtype] = push.to(act.dtype)
+        if last_start <= point.pos_offset:  # every position here is steered (each generation step)
+            return act + p
         pos = point.positions(act.shape[1])  # [pos]
-        mask = pos[None, :] >= starts.reshape(-1, 1)  # [batch or 1, pos]
-        return act + mask.to(act.dtype)[..., None] * push
+        mask = pos[None, :] >= starts  # [batch or 1, pos]
+        return act + mask.to(act.dtype)[..., None] * p
 
     return hook
 
@@ -214,13 +217,13 @@ def steer(lm, sv: SteeringVector, coefficient: float | torch.Tensor,
         yield
 
 
-def generate_steered(lm, tokens: torch.Tensor, sv: SteeringVector, coefficient: float, *,
-                     start_pos: int = 0, max_new_tokens: int = 40, temperature: float = 1.0,
-                     top_k: int | None = None, seed: int = 0) -> Generation:
-    """Sample a continuation of tokens [1, pos] with the KV cache while steering."""
+def generate_steered(lm, tokens: torch.Tensor, sv: SteeringVector, coefficient: float,
+                     settings: SamplingSettings = TEXT, *,
+                     start_pos: int = 0) -> Generation:
+    """Continue tokens [1, pos] with the KV cache while steering (core.models.generation.generate).
+    With the same settings, coefficient 0 writes exactly the unsteered text."""
     with steer(lm, sv, coefficient, start_pos):
-        return lm.generate(tokens, max_new_tokens=max_new_tokens, temperature=temperature,
-                           top_k=top_k, seed=seed, stop_at_eos=False)
+        return generate(lm, tokens, settings)
 
 
 def perplexity(lm, tokens: torch.Tensor, n_prompt: int) -> float:
@@ -229,8 +232,5 @@ def perplexity(lm, tokens: torch.Tensor, n_prompt: int) -> float:
     tokens = torch.as_tensor(tokens).flatten()
     if len(tokens) <= n_prompt:
         return float("nan")
-    with torch.no_grad():
-        logits = lm(tokens[None])[0].float()  # [pos, d_vocab]
-    logp = torch.log_softmax(logits[n_prompt - 1: -1], dim=-1)  # [n_new, d_vocab]
-    nll = -logp.gather(-1, tokens[n_prompt:, None]).mean()
-    return float(nll.exp())
+    nll = lm.loss(tokens[None], per_token=True)[0, n_prompt - 1:]  # [n_new]
+    return float(nll.float().mean().exp())
