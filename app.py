@@ -7,6 +7,7 @@ from ui.common.page import page_footer
 from ui.common.predict import predict_switch
 from ui.common.registry import HOME_SCRIPT, ROOT, SECTIONS, topic_at, topics_in
 from ui.common.sidebar import render_sidebar
+from ui.common.url_state import begin as check_link_values
 
 # A local icon file: a ":material/...:" icon would be fetched from a font server, and offline there is none
 st.set_page_config(page_title="LLM Internals Lab", page_icon=str(ROOT / "assets" / "favicon.png"),
@@ -22,6 +23,7 @@ for section in SECTIONS:
         navigation[section] = pages
 
 page = st.navigation(navigation)
+link_values = check_link_values(page.url_path)  # before any widget: notes what a link set in vain
 topic = topic_at(page.url_path)
 if topic is None or topic.uses_model:
     render_sidebar()
@@ -30,3 +32,4 @@ glossary_popover()
 page.run()
 if topic is not None:
     page_footer(topic.url_path, topic.uses_model)
+link_values.finish()

@@ -1,9 +1,17 @@
-"""Forward pass with a full activation cache, 128 tokens: ours against TransformerLens.
+"""run_with_cache (every activation kept, 128 tokens) against its floor and its peer.
 
-Both models get random weights of the same shape (timing does not depend on the values), the
-same tokens, and the same two CPU threads. TransformerLens comes from requirements-bench.txt;
-without it the peer column stays empty. Plain Hugging Face forward (its default SDPA attention, no
-cache) is reported as a reference floor.
+- Floor: a plain Hugging Face forward pass of the same shape (its default SDPA attention, nothing
+  kept). run_with_cache does that forward pass and keeps every activation (the attention pattern
+  too, so it needs the step-by-step attention), so the floor is the limit; the goal is <= 1.05x.
+- Peer: TransformerLens's run_with_cache on a twin of the same shape (requirements-bench.txt brings
+  it; run `.venv-bench/bin/python -m benchmarks models`; without it the peer rows are left out).
+- Also: our plain forward pass (no hooks active: the fused attention kernel runs), against the floor.
+
+Every model gets random weights of its shape (the timing does not depend on the values) and the same
+tokens. Ours and the other side run interleaved (benchmarks.interleaved), on 1 and on 2 torch
+threads, REPEATS times each; a figure is the median, a ratio the median of the per-pair ratios with
+its min-max spread. Shapes: the bundled model's sizes (4 layers, d_model 128, 4 heads, vocab 634)
+and GPT-2 small's (12 layers, d_model 768, 12 heads, vocab 50257).
 """
 
 from __future__ import annotations
@@ -11,37 +19,59 @@ from __future__ import annotations
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from benchmarks import Result, best_of, transformer_lens_twin
+from benchmarks import Result, interleaved, transformer_lens_twin
 from core.models.loading import wrap
 
 SHAPES = {
-    "bundled shape (4L, d128)": dict(n_layer=4, n_embd=128, n_head=4, n_inner=512, vocab_size=1024),
+    "bundled shape (4L, d128)": dict(n_layer=4, n_embd=128, n_head=4, n_inner=512, vocab_size=634),
     "GPT-2 small shape (12L, d768)": dict(n_layer=12, n_embd=768, n_head=12, n_inner=3072,
                                           vocab_size=50257),
 }
 N_TOKENS = 128
+THREADS = (1, 2)
+REPEATS = {"bundled shape (4L, d128)": 30, "GPT-2 small shape (12L, d768)": 7}
+FLOOR_GOAL = "<= 1.05x plain HF forward"
+
+
+def _config(shape: dict) -> GPT2Config:
+    return GPT2Config(n_positions=1024, bos_token_id=0, eos_token_id=0, **shape)
 
 
 def run() -> list[Result]:
-    torch.set_num_threads(2)
     torch.manual_seed(0)
     rows = []
     for label, shape in SHAPES.items():
-        hf = GPT2LMHeadModel(GPT2Config(n_positions=1024, **shape)).eval()
+        hf = GPT2LMHeadModel(_config(shape)).eval()
+        lm = wrap(GPT2LMHeadModel(_config(shape)).eval(), None)
+        tl = transformer_lens_twin(_config(shape))
         tokens = torch.randint(0, shape["vocab_size"], (1, N_TOKENS))
-        with torch.no_grad():
-            plain = best_of(lambda hf=hf, tokens=tokens: hf(input_ids=tokens, use_cache=False))
-        lm = wrap(GPT2LMHeadModel(GPT2Config(n_positions=1024, **shape)).eval(), None)
-        ours = best_of(lambda lm=lm, tokens=tokens: lm.run_with_cache(tokens))
-        tl = transformer_lens_twin(GPT2Config(n_positions=1024, **shape))
-        peer = None
-        if tl is not None:
+
+        def plain(hf=hf, tokens=tokens):
             with torch.no_grad():
-                peer = best_of(lambda tl=tl, tokens=tokens: tl.run_with_cache(tokens))
-        rows.append(Result(f"run_with_cache, {label}, {N_TOKENS} tok", ours * 1e3, "ms",
-                           peer="TransformerLens" if peer is not None else "TransformerLens (absent)",
-                           peer_value=None if peer is None else peer * 1e3,
-                           goal="<= 0.6x TransformerLens",
-                           note=f"plain HF forward without cache: {plain * 1e3:.1f} ms "
-                                f"(ours = {ours / plain:.2f}x of it)"))
+                hf(input_ids=tokens, use_cache=False)
+
+        def ours_cache(lm=lm, tokens=tokens):
+            lm.run_with_cache(tokens)
+
+        def ours_forward(lm=lm, tokens=tokens):
+            lm(tokens)
+
+        def peer_cache(tl=tl, tokens=tokens):
+            with torch.no_grad():
+                tl.run_with_cache(tokens)
+
+        repeats = REPEATS[label]
+        for threads in THREADS:
+            floor = interleaved(ours_cache, plain, repeats=repeats, threads=threads)
+            rows.append(floor.result(f"run_with_cache, {label}, {N_TOKENS} tok", "plain HF forward (floor)",
+                                     unit="ms", scale=1e3, goal=FLOOR_GOAL,
+                                     note="every activation kept, patterns included"))
+            forward = interleaved(ours_forward, plain, repeats=repeats, threads=threads)
+            rows.append(forward.result(f"forward (no hooks), {label}, {N_TOKENS} tok",
+                                       "plain HF forward (floor)", unit="ms", scale=1e3,
+                                       note="hook points idle: fused attention"))
+            if tl is not None:
+                peer = interleaved(ours_cache, peer_cache, repeats=repeats, threads=threads)
+                rows.append(peer.result(f"run_with_cache, {label}, {N_TOKENS} tok", "TransformerLens",
+                                        unit="ms", scale=1e3, goal="<= 0.6x TransformerLens"))
     return rows

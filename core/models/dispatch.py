@@ -47,8 +47,17 @@ class RunState:
     resid_pre: dict[int, torch.Tensor] = field(default_factory=dict)  # for writing resid_mid
     stop_at_layer: int | None = None  # end the forward pass when block L is about to run
 
+    def __post_init__(self):
+        # Every name this run touches: a hook point outside it can skip all work (and the attention
+        # of a layer with none of its names can use the fused kernel, core.models.hooked_attention).
+        cached = self.cache_names if self.cache is not None else frozenset()
+        self.active: frozenset[str] = frozenset(self.hooks) | cached
+
     def wants(self, name: str) -> bool:
-        return name in self.hooks or (self.cache is not None and name in self.cache_names)
+        return name in self.active
+
+    def wants_any(self, names: frozenset[str]) -> bool:
+        return not self.active.isdisjoint(names)
 
     def with_hooks(self, extra: Iterable[tuple[str, HookFn]]) -> RunState:
         """A copy with more hooks appended (inner `with lm.hooks(...)` blocks stack)."""
@@ -62,6 +71,27 @@ class StopForward(Exception):
     """Raised at blocks.L.hook_resid_pre when a run only needs the layers before L."""
 
 
+def apply_in(run: RunState, name: str, layer: int | None, act: torch.Tensor) -> torch.Tensor:
+    """Run this point's hook functions on act (in order), cache the result, return it."""
+    if name not in run.active:
+        return act
+    fns = run.hooks.get(name)
+    if fns:
+        point = HookPoint(name, layer, run.pos_offset)
+        for fn in fns:
+            out = fn(act, point)
+            if out is not None:
+                if out.shape != act.shape:
+                    raise ValueError(
+                        f"Hook on {name} returned shape {tuple(out.shape)}, "
+                        f"expected {tuple(act.shape)}"
+                    )
+                act = out
+    if run.cache is not None and name in run.cache_names:
+        run.cache[name] = act.detach()
+    return act
+
+
 class Dispatcher:
     """One per model: owns its ContextVar and applies hooks and caching at a named point."""
 
@@ -72,22 +102,6 @@ class Dispatcher:
         return self.state.get()
 
     def apply(self, name: str, layer: int | None, act: torch.Tensor) -> torch.Tensor:
-        """Run this point's hook functions on act (in order), cache the result, return it."""
+        """apply_in() for this thread's run, if there is one."""
         run = self.state.get()
-        if run is None:
-            return act
-        fns = run.hooks.get(name)
-        if fns:
-            point = HookPoint(name, layer, run.pos_offset)
-            for fn in fns:
-                out = fn(act, point)
-                if out is not None:
-                    if out.shape != act.shape:
-                        raise ValueError(
-                            f"Hook on {name} returned shape {tuple(out.shape)}, "
-                            f"expected {tuple(act.shape)}"
-                        )
-                    act = out
-        if run.cache is not None and name in run.cache_names:
-            run.cache[name] = act.detach()
-        return act
+        return act if run is None else apply_in(run, name, layer, act)

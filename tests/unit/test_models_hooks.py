@@ -174,13 +174,14 @@ def test_copy_is_independent_of_the_shared_model(lm):
 
 def test_stop_at_layer_records_early_layers_exactly_and_skips_the_rest(lm):
     tokens = lm.to_tokens(TEXT)
-    full_logits, full = lm.run_with_cache(tokens)
+    clean = lm(tokens)
+    _, full = lm.run_with_cache(tokens, names=lambda n: "resid" in n)
     logits, early = lm.run_with_cache(tokens, names=lambda n: "resid" in n, stop_at_layer=1)
     assert logits is None
     assert set(early) == {act_name("resid_pre", 0), act_name("resid_mid", 0), act_name("resid_post", 0)}
     for name, act in early.items():
         torch.testing.assert_close(act, full[name], atol=0, rtol=0)
-    torch.testing.assert_close(lm(tokens), full_logits, atol=0, rtol=0)  # the stop left nothing behind
+    torch.testing.assert_close(lm(tokens), clean, atol=0, rtol=0)  # the stop left nothing behind
 
 
 def test_next_token_logits_match_one_forward_pass_per_text(lm):
@@ -197,3 +198,14 @@ def test_single_token_ids_and_context_window_cuts(lm):
     tokens, lengths = lm.tokenize_batch(["cat " * 100, "cat"])
     assert tokens.shape == (2, lm.cfg.n_ctx) and lengths.tolist() == [lm.cfg.n_ctx, 2]
     assert torch.isfinite(lm(tokens)).all()  # an over-long row no longer overflows the positions
+
+
+def test_malloc_is_tuned_once_where_the_c_library_allows_it():
+    import platform
+
+    from core.models.hooked_lm import keep_freed_memory_for_reuse
+
+    first = keep_freed_memory_for_reuse()
+    assert keep_freed_memory_for_reuse() is first  # once per process
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert first is True

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from core.models import act_name, load_model
+from core.models import act_name, hooked_attention, load_model
 from tests.tiny_models import ARCHS
 
 ATOL = 1e-5
@@ -140,3 +140,52 @@ def test_writing_resid_mid_is_exactly_seen_downstream(pair):
     torch.testing.assert_close(cache[name], target, atol=ATOL, rtol=0)
     torch.testing.assert_close(cache[act_name("resid_post", 0)], target + cache[act_name("mlp_out", 0)],
                                atol=ATOL, rtol=0)
+
+
+def test_the_fused_and_the_step_by_step_attention_agree(pair, monkeypatch):
+    """Hook points idle -> the fused kernel; any attention hook -> step by step. Same numbers."""
+    lm, ref = pair
+    tokens = lm.to_tokens(TEXT)
+    fused = lm(tokens)
+    logits, _ = lm.run_with_cache(tokens, names=[act_name("pattern", 0)])  # layer 0 step by step
+    monkeypatch.setattr(hooked_attention, "FUSED", False)
+    step_by_step = lm(tokens)
+    out, _ = _reference(lm, ref, tokens)
+    for ours in (fused, logits, step_by_step):
+        torch.testing.assert_close(ours, out.logits, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_kv_cache_in_chunks_matches_one_full_pass(pair, fused, monkeypatch):
+    """Several new positions after a KV cache: the causal mask is aligned bottom-right."""
+    from transformers import DynamicCache
+
+    lm, _ = pair
+    monkeypatch.setattr(hooked_attention, "FUSED", fused)
+    tokens = lm.to_tokens(TEXT)
+    cache = DynamicCache(config=lm.model.config)
+    with torch.no_grad():
+        first = lm.model(input_ids=tokens[:, :9], past_key_values=cache, use_cache=True).logits
+        rest = lm.model(input_ids=tokens[:, 9:], past_key_values=cache, use_cache=True,
+                        position_ids=torch.arange(9, tokens.shape[1])[None]).logits
+    torch.testing.assert_close(torch.cat([first, rest], dim=1), lm(tokens), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_padding_mask_is_applied_like_huggingface(pair, fused, monkeypatch):
+    """A left-padded row: its real tokens must not attend to the padding before them."""
+    lm, ref = pair
+    monkeypatch.setattr(hooked_attention, "FUSED", fused)
+    full = lm.to_tokens(TEXT)
+    short = lm.to_tokens("the cat sat on the mat")
+    n_pad = full.shape[1] - short.shape[1]
+    tokens = torch.cat([full, torch.cat([torch.full((1, n_pad), 2), short], dim=1)])  # [2, pos]
+    mask = torch.ones_like(tokens)
+    mask[1, :n_pad] = 0
+    with torch.no_grad():
+        ours = lm.model(input_ids=tokens, attention_mask=mask).logits
+        theirs = ref(input_ids=tokens, attention_mask=mask).logits
+        unmasked = lm.model(input_ids=tokens).logits
+    real = mask.bool()
+    torch.testing.assert_close(ours[real], theirs[real], atol=ATOL, rtol=0)
+    assert (unmasked[1, n_pad:] - ours[1, n_pad:]).abs().max() > 1e-4  # the mask did matter

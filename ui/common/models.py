@@ -2,8 +2,9 @@
 
 Models are cached with st.cache_resource, so every session and thread gets the same object; that is
 safe because a HookedLM's weights are frozen and its hooks are per thread (core.models.dispatch).
-Functions that compute something from a model take it as `_lm` (not hashed by st.cache_data) next
-to `spec`, its hashable identity.
+The cache is keyed on the canonical spec (core.models.loading.canonical_spec), so `x`, `x/` and `//x`
+are one entry, and the bundled model has a cache of its own: no link, however many models it names,
+can push the model every page falls back on out of memory.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from core.models import BUNDLED, EmptyPromptError, HookedLM, Prompt, load_model
-from core.models.loading import env_int
+from core.models import BUNDLED, EmptyPromptError, HookedLM, ModelLoadError, Prompt, load_model
+from core.models.loading import canonical_spec, env_int
 from ui.common.page import show_problem
 
-ACTIVE_KEY = "active_model_spec"  # the spec that loaded successfully last
+ACTIVE_KEY = "active_model_spec"  # the canonical spec that loaded successfully last
+SHARED_MODELS = env_int("LAB_SHARED_MODELS", 1)  # models besides the bundled one kept per server
 
 # One intra-op thread per forward pass by default: the server runs many sessions at once, and the
 # matrices of small models are too small to gain from splitting (measured here: a bundled-model
@@ -23,15 +25,32 @@ ACTIVE_KEY = "active_model_spec"  # the spec that loaded successfully last
 torch.set_num_threads(env_int("LAB_TORCH_THREADS", 1))
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
-def load_cached(spec: str) -> HookedLM:
-    """Load once per server; failures raise (and are not cached), so a retry tries again."""
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _bundled() -> HookedLM:
+    return load_model(BUNDLED)
+
+
+@st.cache_resource(max_entries=SHARED_MODELS, show_spinner=False)
+def _shared(spec: str) -> HookedLM:
     return load_model(spec)
+
+
+def load_cached(spec: str) -> HookedLM:
+    """Load once per server; failures raise ModelLoadError (and are not cached), so a retry tries
+    again. The spec must already have passed the caller's rules (links: resolve_spec(any_folder=False))."""
+    canonical = canonical_spec(spec)
+    return _bundled() if canonical == BUNDLED else _shared(canonical)
 
 
 def current_model() -> HookedLM:
     """The model chosen in the sidebar (the bundled one until another loads successfully)."""
-    return load_cached(st.session_state.get(ACTIVE_KEY, BUNDLED))
+    spec = st.session_state.get(ACTIVE_KEY, BUNDLED)
+    try:
+        return load_cached(spec)
+    except ModelLoadError as err:  # it loaded before, and now cannot (its folder went away)
+        st.session_state[ACTIVE_KEY] = BUNDLED
+        show_problem(f"{err} This page uses the bundled model instead.")
+        return load_cached(BUNDLED)
 
 
 def prompt_box(lm: HookedLM, *, key: str, default: str, label: str = "Prompt",

@@ -1,75 +1,189 @@
 """The sidebar shared by every page: which model the lab is looking at.
 
-The choice lives in the URL (?model=...), so a shared link opens the same model. A model that fails
-to load leaves the previous one in place, with a message saying why and what is available here.
+The model in use lives in the URL by its id (?model=gpt2, never its display name), so a shared link
+opens the same model on any page. The list says which models this machine can open with no network
+("on this machine") and which must be downloaded; when the hub cannot be reached that is said once,
+and choosing a model that is not here fails at once instead of after half a minute of retries.
+
+A link's ?model= is read once, when the session opens, under the rule for links (a hub id, or a
+folder under the server's model roots: core.models.loading.resolve_spec). A folder typed into the
+picker by someone at the machine itself may be anywhere. A model that fails to load leaves the
+previous one in place; the message says why, and the caption under the picker always describes the
+model actually in use.
 """
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from core.models import BUNDLED, ModelLoadError
-from core.models.catalog import CURATED, cached_model_ids
+from core.models.catalog import (
+    CURATED,
+    cached_model_ids,
+    forget_reachability,
+    hub_cache_dir,
+    hub_reachable,
+)
+from core.models.loading import BUNDLED_NAME, MAX_SPEC_CHARS, is_hub_id, resolve_spec, shown
 from ui.common.models import ACTIVE_KEY, load_cached
 
-FAILED_KEY = "model_failed"  # (spec, message) of the last choice that did not load
+MODEL_KEY = "model"  # the picker widget, and the URL parameter holding the model in use
+LINK_READ_KEY = "model_link_read"  # set once the session's link has been read
+FAILED_KEY = "model_failed"  # (choice, message) of the last choice that did not load
+SHARED_SERVER_ENV = "LAB_SHARED_SERVER"  # "1": typed folders follow the rule for links too
+# (the Cloud entry sets LAB_DEPLOYMENT=cloud, which means the same)
 
 
-def _label(spec: str) -> str:
-    if spec == BUNDLED:
-        return "Bundled model (synthetic world, offline)"
-    return CURATED.get(spec, spec)
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def _local_models() -> list[str]:
+@st.cache_data(ttl=30, show_spinner=False)
+def _cached_ids(cache_dir: str) -> list[str]:
     return cached_model_ids()
 
 
-def _try_load(choice: str, active: str) -> None:
+def _local_models() -> list[str]:
+    """Hub models complete in this machine's cache (rescanned every 30 s, or when the cache moves)."""
+    return _cached_ids(str(hub_cache_dir()))
+
+
+def _hub_ok() -> bool:
+    return hub_reachable()  # cached for a short while in core
+
+
+def local_run() -> bool:
+    """Whether the person choosing is at the machine itself: the browser connects over loopback
+    (st.context.ip_address is None then) and the server is not declared shared."""
+    if os.environ.get(SHARED_SERVER_ENV, "").strip().lower() in {"1", "true", "yes"}:
+        return False
+    if os.environ.get("LAB_DEPLOYMENT", "").strip().lower() == "cloud":
+        return False
+    # A remote visitor has an address string; loopback gives None (and AppTest a stand-in object).
+    return not isinstance(st.context.ip_address, str)
+
+
+HERE, DOWNLOAD, UNREACHABLE = "✓", "⇣", "✗"  # the marks in front of a hub model's name
+
+
+def _mark(spec: str, local: list[str], reachable: bool) -> str:
+    if spec == BUNDLED or spec in local:
+        return HERE
+    return DOWNLOAD if reachable else UNREACHABLE
+
+
+def _legend(reachable: bool) -> str:
+    second = (f"{DOWNLOAD} downloads from the Hugging Face hub first" if reachable
+              else f"{UNREACHABLE} needs the Hugging Face hub, which cannot be reached from here")
+    return f"{HERE} on this machine (works offline) · {second}"
+
+
+def _name(spec: str) -> str:
+    return BUNDLED_NAME if spec == BUNDLED else CURATED.get(spec, spec)
+
+
+def _labeller(local: list[str], reachable: bool):
+    def label(spec: str) -> str:
+        if spec == BUNDLED or spec in CURATED or (is_hub_id(spec) and spec in local):
+            return f"{_mark(spec, local, reachable)} {_name(spec)}"
+        return spec  # a typed id or folder is shown as typed (so the picker round-trips it)
+    return label
+
+
+def _read_link() -> None:
+    """Once per session: the link's ?model=, resolved under the rule for links."""
+    if st.session_state.get(LINK_READ_KEY):
+        return
+    st.session_state[LINK_READ_KEY] = True
+    raw = st.query_params.get(MODEL_KEY)
+    if not raw or not raw.strip():
+        return
+    try:
+        spec = resolve_spec(raw, any_folder=False).spec
+    except ModelLoadError as err:
+        st.session_state[FAILED_KEY] = ("link", f"The link asked for the model {shown(raw.strip())}. {err}")
+        return
+    st.session_state[MODEL_KEY] = spec
+
+
+def _picked() -> None:
+    """The learner chose in the picker: a message about the session's link is no longer news."""
+    failed = st.session_state.get(FAILED_KEY)
+    if failed and failed[0] == "link":
+        st.session_state.pop(FAILED_KEY, None)
+
+
+def _try_load(choice: str, local: list[str]) -> None:
     failed = st.session_state.get(FAILED_KEY)
     if failed and failed[0] == choice:
         return  # already failed; the message is shown below until the choice changes
     try:
-        with st.spinner(f"Loading {choice} (downloading it first if it is not cached)...",
-                        show_time=True):
-            load_cached(choice)
+        spec = resolve_spec(choice, any_folder=local_run()).spec
+        where = ("from this machine" if spec == BUNDLED or spec in local or not is_hub_id(spec)
+                 else "(downloading it from the Hugging Face hub first)")
+        with st.spinner(f"Loading {_name(spec)} {where}...", show_time=True):
+            load_cached(spec)
     except ModelLoadError as err:
         st.session_state[FAILED_KEY] = (choice, str(err))
         return
-    st.session_state[ACTIVE_KEY] = choice
+    st.session_state[ACTIVE_KEY] = spec
     st.session_state.pop(FAILED_KEY, None)
 
 
+def _sync_url(active: str) -> None:
+    """The URL names the model in use by its id (no parameter for the bundled model)."""
+    current = st.query_params.get(MODEL_KEY)
+    if active == BUNDLED:
+        if current is not None:
+            del st.query_params[MODEL_KEY]
+    elif current != active:
+        st.query_params[MODEL_KEY] = active
+
+
+def _describe(lm, failed: bool) -> None:
+    c = lm.cfg
+    lead = "Still using" if failed else "In use:"
+    st.caption(f"{lead} **{_name(lm.spec)}** ({c.arch} architecture, {c.n_layers} layers, "
+               f"{c.n_heads} heads, d_model {c.d_model}, {c.n_params / 1e6:.1f}M parameters)")
+
+
 def render_sidebar() -> None:
+    _read_link()
     local = _local_models()
-    # Typed ids and folders (from this session or a shared link) stay listed, so they can be re-picked.
-    typed = [st.session_state.get("model"), st.query_params.get("model"),
-             st.session_state.get(ACTIVE_KEY)]
-    options = list(dict.fromkeys([BUNDLED, *[t for t in typed if t], *local, *CURATED]))
+    reachable = _hub_ok()
+    active = st.session_state.get(ACTIVE_KEY, BUNDLED)
+    st.session_state.setdefault(MODEL_KEY, active)
+    held = st.session_state.get(MODEL_KEY)
+    typed = [s for s in (held, active) if isinstance(s, str) and 0 < len(s) <= MAX_SPEC_CHARS]
+    options = list(dict.fromkeys([BUNDLED, *typed, *local, *CURATED]))
     with st.sidebar:
         choice = st.selectbox(
-            "Model", options, key="model", bind="query-params", accept_new_options=True,
-            format_func=_label, help="Pick a model, or type a Hugging Face hub id or a local folder.",
+            "Model", options, key=MODEL_KEY, accept_new_options=True, on_change=_picked,
+            format_func=_labeller(local, reachable),
+            help="Pick a model, or type a Hugging Face hub id or a local folder.",
         )
-        active = st.session_state.get(ACTIVE_KEY, BUNDLED)
-        choice = (choice or BUNDLED).strip()
+        choice = (choice or BUNDLED).strip() or BUNDLED
         if choice != active:
-            _try_load(choice, active)
+            _try_load(choice, local)
         failed = st.session_state.get(FAILED_KEY)
-        if failed and failed[0] == choice:
+        shown_failure = failed is not None and failed[0] in (choice, "link")
+        if shown_failure:
             st.error(failed[1], icon=":material/error:")
-            st.caption(f"Still using **{_label(st.session_state.get(ACTIVE_KEY, BUNDLED))}**.")
-            if local:
-                st.caption("Available on this machine: " + ", ".join(local))
-            if st.button("Try again", key="model_retry"):
-                st.session_state.pop(FAILED_KEY, None)
-                st.rerun()
         try:
             lm = load_cached(st.session_state.get(ACTIVE_KEY, BUNDLED))
-        except ModelLoadError as err:
+        except ModelLoadError as err:  # the model in use can no longer be read: back to the bundled one
+            st.session_state[ACTIVE_KEY] = BUNDLED
             st.error(str(err), icon=":material/error:")
-            return
-        c = lm.cfg
-        st.caption(f"{c.arch}, {c.n_layers} layers, {c.n_heads} heads, d_model {c.d_model}, "
-                   f"{c.n_params / 1e6:.1f}M parameters")
+            try:
+                lm = load_cached(BUNDLED)
+            except ModelLoadError as bundled_err:
+                st.error(str(bundled_err), icon=":material/error:")
+                return
+            shown_failure = True
+        _describe(lm, shown_failure)
+        _sync_url(lm.spec)
+        if shown_failure:
+            if st.button("Try again", key="model_retry"):
+                st.session_state.pop(FAILED_KEY, None)
+                forget_reachability()
+                _cached_ids.clear()
+                st.rerun()
+        st.caption(_legend(reachable))

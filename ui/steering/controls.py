@@ -19,6 +19,7 @@ from core.models.hook_names import EMBEDDINGS, act_name, hook_label, stream_laye
 from ui.common.handoff import Direction, received_directions
 from ui.common.layers import short_label, stream_layer_select
 from ui.common.page import show_problem
+from ui.common.url_state import reads_param
 from ui.steering.compute import COEF_LIMIT, bundled_pairs
 
 TYPED = "pairs I type"
@@ -211,6 +212,7 @@ def default_layer(lm) -> int:
 def migrate_old_layer(lm) -> None:
     """A link from before the lab's layer convention: `steer_layer=L` steered the stream block L
     reads (blocks.L.hook_resid_pre), which is now called layer L - 1 (or the embeddings)."""
+    reads_param(OLD_LAYER_KEY)  # read here, not by a widget: the link note must not call it unknown
     old = st.query_params.get(OLD_LAYER_KEY)
     if old is None:
         return
