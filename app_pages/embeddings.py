@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.interp.embeddings import geometry as embeddings_lesson
 from core.interp.embeddings import positions as positions_lesson
+from core.interp.embeddings import verdicts as embeddings_verdicts
 from ui.common.models import current_model
 from ui.common.page import how_it_is_computed, page_header
 from ui.embeddings import views
@@ -20,29 +21,32 @@ page_header(
 
 lm = current_model()
 geometry, neighbours, positions = st.tabs(views.VIEWS, key="emb_view", on_change="rerun", bind="query-params")
-if geometry.open:
-    with geometry:
-        if lm.is_bundled:
-            st.markdown("The categories come from the grammar that wrote the bundled model's training text, "
-                        "so the colours are the truth; the question is whether the geometry found it.")
-        views.geometry(lm)
-if neighbours.open:
-    with neighbours:
-        views.neighbours(lm)
+# Every tab draws its controls on every run (so the link keeps them); only the open one computes.
+with geometry:
+    views.geometry(lm, geometry.open)
+with neighbours:
+    views.neighbours(lm, neighbours.open)
 if positions.open:
     with positions:
         views.positions(lm)
 
 how_it_is_computed(
-    embeddings_lesson, positions_lesson,
+    embeddings_lesson, embeddings_verdicts, positions_lesson,
     papers=(
-        "Mikolov, Yih and Zweig (2013), *Linguistic regularities in continuous space word representations*: "
-        "analogies as vector arithmetic.",
-        "van der Maaten and Hinton (2008), *Visualizing data using t-SNE*, JMLR; Rousseeuw (1987), "
-        "*Silhouettes*, J. Comput. Appl. Math.",
-        "Hewitt and Liang (2019), *Designing and interpreting probes with control tasks*, EMNLP.",
-        "Vaswani et al. (2017), *Attention is all you need*: sinusoidal position encodings.",
-        "Su et al. (2021), *RoFormer: enhanced transformer with rotary position embedding*.",
-        "Press and Wolf (2017), *Using the output embedding to improve language models*: tied embeddings.",
+        "Mikolov, Yih and Zweig (2013), [*Linguistic regularities in continuous space word "
+        "representations*](https://aclanthology.org/N13-1090/): analogies as vector arithmetic.",
+        "van der Maaten and Hinton (2008), [*Visualizing data using t-SNE*]"
+        "(https://jmlr.org/papers/v9/vandermaaten08a.html), JMLR; Wattenberg, Viégas and Johnson (2016), "
+        "[*How to use t-SNE effectively*](https://distill.pub/2016/misread-tsne/).",
+        "Rousseeuw (1987), [*Silhouettes*](https://doi.org/10.1016/0377-0427%2887%2990125-7), "
+        "J. Comput. Appl. Math.",
+        "Hewitt and Liang (2019), [*Designing and interpreting probes with control tasks*]"
+        "(https://arxiv.org/abs/1909.03368), EMNLP.",
+        "Vaswani et al. (2017), [*Attention is all you need*](https://arxiv.org/abs/1706.03762): "
+        "sinusoidal position encodings.",
+        "Su et al. (2021), [*RoFormer: enhanced transformer with rotary position embedding*]"
+        "(https://arxiv.org/abs/2104.09864).",
+        "Press and Wolf (2017), [*Using the output embedding to improve language models*]"
+        "(https://arxiv.org/abs/1608.05859): tied embeddings.",
     ),
 )

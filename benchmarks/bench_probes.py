@@ -26,10 +26,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from benchmarks import Result, best_of
+from benchmarks import Result, best_of, median_of
 from core.interp.probes import activations as probe_acts
 from core.interp.probes import probe as probes
-from core.interp.probes.data import bundled_dataset
+from core.interp.probes.data import ProbeDataError, bundled_dataset, read_csv
 from core.models import load_model
 
 
@@ -42,9 +42,9 @@ def _naive_collect(lm, texts, names) -> np.ndarray:
     return np.array(rows).transpose(1, 0, 2)  # [layer, batch, d]
 
 
-def _fit(acts, data):
+def _fit(acts, data, points):
     with threadpool_limits(1, user_api="blas"):
-        return probes.fit_probes(acts, data, cv_folds=5)
+        return probes.fit_probes(acts, data, points, probes.ProbeSettings(cv_folds=5))
 
 
 def _peer_fit(acts, data) -> np.ndarray:
@@ -67,14 +67,35 @@ def _peer_fit(acts, data) -> np.ndarray:
     return np.array(scores)
 
 
+def _csv_checks() -> list[Result]:
+    """The audit's hostile uploads, refused by the cheap checks before any model work (issue 13:
+    a 40 MB file of identical rows took 216 s and 1.9 GB before its message)."""
+    big = ("text,label\n" + ("x" * 2000 + ",a\n") * 20_000).encode()  # 40 MB
+    same = ("text,label\n" + "the same sentence,a\n" * 4_000).encode()  # 84 KB, one distinct row
+
+    def refuse(raw):
+        try:
+            read_csv(raw)
+        except ProbeDataError:
+            return
+        raise AssertionError("the file was accepted")
+
+    t_big, t_same = median_of(lambda: refuse(big))[0], median_of(lambda: refuse(same))[0]
+    return [Result("probes: refuse the audit's 40 MB CSV (size, before parsing)", t_big * 1e3, "ms",
+                   goal="fast rejection", note="was 216 s and 1.9 GB of RSS before the message"),
+            Result("probes: refuse 4,000 identical rows (parse, deduplicate)", t_same * 1e3, "ms",
+                   goal="fast rejection")]
+
+
 def _pipe():
     return make_pipeline(StandardScaler(), LogisticRegression())
 
 
 def run() -> list[Result]:
     lm = load_model()
-    labels, names = probe_acts.hook_points(lm.cfg.n_layers, "resid")
-    out = []
+    points = probe_acts.hook_points(lm.cfg.n_layers, "resid")
+    labels, names = points.layers, points.hook_names
+    out = _csv_checks()
     for kind in ("gender", "place"):
         data = bundled_dataset(kind, 2000)
         spans, position = data.char_spans, data.default_position
@@ -84,8 +105,8 @@ def run() -> list[Result]:
 
         acts = collect()
         t_collect = best_of(collect, repeat=3)
-        t_fit = best_of(lambda acts=acts, data=data: _fit(acts, data), repeat=3)
-        ours = _fit(acts, data)
+        t_fit = best_of(lambda acts=acts, data=data: _fit(acts, data, points), repeat=3)
+        ours = _fit(acts, data, points)
         scores = ", ".join(f"{s:.2f}" for s in ours.test_score)
         out.append(Result(
             f"probes: {kind}, {len(labels)} layers x 2,000 examples, collect + fit",

@@ -8,6 +8,7 @@ from sklearn.decomposition import PCA
 
 from core.interp.embeddings import geometry as E
 from core.interp.embeddings import positions as P
+from core.interp.embeddings import verdicts as V
 from core.models import load_model
 
 
@@ -191,3 +192,124 @@ def test_the_worlds_analogy_answers():
     assert answer("her", "Mary", "John") == ("him", "the pronoun for John")  # object form comes first
     assert answer("him", "Tom", "Anna") == ("her", "the pronoun for Anna")
     assert answer("Paris", "Italy", "France") is None
+
+
+# -- verdicts, questions and what the page draws ---------------------------------------------------------
+def _separation(accuracy: float, control: float = 0.3, chance: float = 0.34) -> E.Separation:
+    return E.Separation(silhouette=0.1, probe_accuracy=accuracy, control_accuracy=control, chance=chance,
+                        n_folds=5, n_tokens=30, n_categories=3)
+
+
+@pytest.mark.parametrize(("accuracy", "control", "level"), [
+    (0.95, 0.3, "cleanly"), (V.SEPARATED_AT - 0.01, 0.3, "partly"),
+    (0.34 + V.ABOVE_BASELINE - 0.01, 0.3, "chance"),  # under the margin above chance
+    (0.95, 0.85, "chance"),  # the shuffled-label control does nearly as well: nothing to read
+])
+def test_separation_verdict_levels(accuracy, control, level):
+    v = V.separation_verdict(_separation(accuracy, control))
+    assert v.level == level
+    assert v.baseline == max(control, 0.34)
+    assert v.baseline_name == ("chance" if 0.34 >= control else "the shuffled-label control")
+
+
+def test_the_separation_question_is_graded_both_ways():
+    from core.notebook.questions import Prediction
+    from core.notebook.questions.embeddings import SEPARATION, SEPARATION_OPTIONS
+
+    clean = _separation(0.97)
+    right = SEPARATION.grade(clean, Prediction(SEPARATION.id, SEPARATION_OPTIONS["cleanly"], 0.8))
+    wrong = SEPARATION.grade(clean, Prediction(SEPARATION.id, SEPARATION_OPTIONS["chance"], 0.8))
+    assert right.correct and not wrong.correct
+    assert right.measured == "90% or more: the probe scores 97% on held-out tokens (chance: 34%)"
+    muddled = _separation(0.4, control=0.38)
+    assert SEPARATION.grade(muddled, Prediction(SEPARATION.id, SEPARATION_OPTIONS["chance"], 0.6)).correct
+
+
+def test_analogy_rank_matches_the_full_ranking():
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((50, 8))
+    full = E.analogy(W, 1, 2, 3, k=50, exclude=[0])
+    for target in (5, 17, full.ids[0], full.ids[-1]):
+        rank, n = V.analogy_rank(W, 1, 2, 3, target, exclude=[0])
+        assert rank == full.ids.index(target) + 1 and n == 46
+    with pytest.raises(ValueError):
+        V.analogy_rank(W, 1, 2, 3, 2)
+
+
+def test_the_analogy_question_is_graded_both_ways():
+    from core.notebook.questions import Prediction
+    from core.notebook.questions.embeddings import ANALOGY, ANALOGY_OPTIONS
+
+    for rank, place in ((1, "first"), (V.NEAR_TOP, "near the top"), (V.NEAR_TOP + 1, "further down")):
+        check = V.AnalogyCheck("Rome", "the capital of Italy", rank, 600)
+        assert check.place == place
+        assert ANALOGY.grade(check, Prediction(ANALOGY.id, ANALOGY_OPTIONS[place], 0.7)).correct
+        other = next(o for p, o in ANALOGY_OPTIONS.items() if p != place)
+        assert not ANALOGY.grade(check, Prediction(ANALOGY.id, other, 0.7)).correct
+    far = V.AnalogyCheck("Rome", "the capital of Italy", 64, 628)
+    assert ANALOGY.grade(far, Prediction(ANALOGY.id, "first", 0.9)).measured == (
+        "Rome ranks further down: number 64 of 628 tokens")
+
+
+def test_on_the_bundled_model_pronouns_rank_first_and_capitals_do_not():
+    lm = bundled()
+    W, tok = lm.W_E.detach().float().numpy(), lm.tokenizer
+    ids = [E.word_token_id(tok, w) for w in ("she", "Mary", "John", "he", "Paris", "France", "Italy", "Rome")]
+    assert V.analogy_rank(W, *ids[:3], ids[3], exclude=tok.all_special_ids)[0] == 1
+    assert V.analogy_rank(W, *ids[4:7], ids[7], exclude=tok.all_special_ids)[0] > V.NEAR_TOP
+
+
+def test_the_lesson_states_the_thresholds_the_code_uses():
+    import inspect
+
+    doc = inspect.getdoc(V)
+    for name in ("SEPARATED_AT", "ABOVE_BASELINE", "NEAR_TOP"):
+        assert f"{name} = {getattr(V, name):g}" in doc or f"{name} ({getattr(V, name):g})" in doc, name
+
+
+def test_written_labels_never_overlap_and_name_every_category():
+    from ui.embeddings import frames
+
+    rng = np.random.default_rng(0)
+    coords = rng.standard_normal((150, 2))
+    tokens = [f" word{i}" for i in range(150)]
+    labels = [f"cat{i % 11}" for i in range(150)]
+    keep = frames.label_subset(coords, tokens, labels)
+    assert 11 <= keep.sum() < 150  # fewer than all, at least one per category
+    assert {labels[i] for i in np.flatnonzero(keep)} == set(labels)
+    lo, hi = coords.min(0), coords.max(0)
+    px = (coords - lo) / (hi - lo) * np.array(frames.PLOT_PX)
+    half = frames.LINE_PX / 2
+    boxes = [(px[i, 0] + frames.DX_PX, px[i, 1] - half,
+              px[i, 0] + frames.DX_PX + len(tokens[i].strip()) * frames.CHAR_PX, px[i, 1] + half)
+             for i in np.flatnonzero(keep)]
+    for i, a in enumerate(boxes):  # an independent pairwise check
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+    r = frames.POINT_PX
+    for box, i in zip(boxes, np.flatnonzero(keep), strict=True):  # and no label covers another point
+        for j in range(len(px)):
+            if j != i:
+                x, y = px[j]
+                assert not (box[0] - r < x < box[2] + r and box[1] - r < y < box[3] + r), (i, j)
+    spread = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
+    assert frames.label_subset(spread, [" a", " b", " c"], ["x", "y", "z"]).all()  # room for all
+
+
+def test_the_palette_has_distinct_hues_for_the_worlds_categories():
+    from core.world.datasets import token_groups
+    from ui.embeddings.charts import PALETTE
+
+    assert len(set(PALETTE)) == len(PALETTE) >= len(token_groups())
+    rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in PALETTE], dtype=float)
+    gaps = np.linalg.norm(rgb[:, None] - rgb[None], axis=-1) + np.eye(len(rgb)) * 999
+    assert gaps.min() > 60  # no two colours within 60 of each other in RGB
+
+
+def test_a_token_without_its_space_is_shown_as_a_different_token():
+    from ui.embeddings import frames
+
+    assert frames.space_twins(" Mary", [" Maya", "Mary", " Mary", " Anna"]) == ["Mary"]
+    assert frames.space_twins("Mary", [" Mary", "Maria"]) == [" Mary"]
+    table = frames.neighbour_frame([" Maya", "Mary"], E.Neighbours((1, 2), (0.589, 0.5224)))
+    assert list(table["token"]) == ["' Maya'", "'Mary'"] and list(table["cosine"]) == [0.589, 0.522]

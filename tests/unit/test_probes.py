@@ -14,6 +14,7 @@ from core.interp.probes import probe as probes_module
 from core.interp.probes.data import ProbeDataError, ProbeDataset
 from core.interp.probes.probe import (
     LayerProbes,
+    ProbeSettings,
     check_classes,
     control_labels,
     fit_probes,
@@ -108,7 +109,7 @@ def _typed_dataset(n_types=60, per_type=20, d=40, seed=0):
 
 def test_control_task_is_at_chance_on_held_out_word_types_and_memorised_on_seen_ones():
     X, data = _typed_dataset()
-    r = fit_probes(X[None], data, cv_folds=3)
+    r = fit_probes(X[None], data, settings=ProbeSettings(cv_folds=3))
     assert r.test_score[0] > 0.9  # the real task generalises to new word types
     # control on held-out types: nothing to memorise -> chance
     y_ctrl = control_labels(data.word_types, data.y(), seed=0)
@@ -126,7 +127,7 @@ def test_control_scores_near_chance_when_activations_hold_no_word_identity():
     X, data = _typed_dataset()
     signal = (data.y() == "x").astype(float)[:, None] * rng.normal(size=(1, 40))
     X_noise = signal + rng.normal(size=X.shape)  # label direction + noise, no word identity
-    r = fit_probes(X_noise[None], data, cv_folds=0)
+    r = fit_probes(X_noise[None], data, settings=ProbeSettings(cv_folds=0))
     assert r.seen_score[0] > 0.9
     assert abs(r.control_score[0] - 0.5) < 0.15  # random labels per type: chance
 
@@ -179,7 +180,7 @@ def test_mean_difference_points_from_class_0_to_class_1():
 def test_report_shapes_and_cosine():
     X, data = _typed_dataset()
     acts = np.stack([X, X * 2.0, np.random.default_rng(0).normal(size=X.shape)])  # [layer, batch, d]
-    r = fit_probes(acts, data, cv_folds=0)
+    r = fit_probes(acts, data, settings=ProbeSettings(cv_folds=0))
     assert r.confusion.shape == (3, 2, 2) and r.confusion[0].sum() == r.n_test
     assert r.cosine.shape == (3, 3) and np.allclose(np.diag(r.cosine), 1)
     assert r.cosine[0, 1] > 0.9  # the same information, rescaled: the same direction

@@ -18,6 +18,7 @@ from core.interp.probes.causal import (
 )
 from core.interp.probes.data import ProbeDataError
 from core.models import act_name, load_model
+from core.models.hook_names import EMBEDDINGS
 
 TEXTS = ["the cat sat on the mat", "a dog ran home", "Mary gave the red cat to John .",
          "the big dog is happy", "John sat"]
@@ -46,15 +47,21 @@ def _reference(lm, names, position):
 @pytest.mark.parametrize("position", ["last", "marked", "mean"])
 @pytest.mark.parametrize("budget", [1 << 16, 9])  # one batched pass, or a chunk per text or two
 def test_collected_activations_equal_cached_ones(lm, position, budget):
-    labels, names = hook_points(lm.cfg.n_layers, "resid")
-    assert labels[0] == "0 (embed)" and names[-1] == act_name("resid_post", lm.cfg.n_layers - 1)
+    points = hook_points(lm.cfg.n_layers, "resid")
+    names = points.hook_names
+    # the lab's layers: the embeddings (before block 0), then layer L = the stream after block L
+    assert points.layers == (EMBEDDINGS, *range(lm.cfg.n_layers))
+    assert names[0] == act_name("resid_pre", 0) and names[1] == act_name("resid_post", 0)
+    assert names[-1] == act_name("resid_post", lm.cfg.n_layers - 1)
     acts = collect_activations(lm, TEXTS, names, position, SPANS, token_budget=budget, bf16=False)
     assert acts.shape == (lm.cfg.n_layers + 1, len(TEXTS), lm.cfg.d_model)
     np.testing.assert_allclose(acts, _reference(lm, names, position), atol=1e-5, rtol=1e-5)
 
 
 def test_bf16_collection_is_close(lm):
-    _, names = hook_points(lm.cfg.n_layers, "mlp_post")
+    points = hook_points(lm.cfg.n_layers, "mlp_post")
+    names = points.hook_names
+    assert points.layers == tuple(range(lm.cfg.n_layers)) and names[0] == act_name("post", 0)
     exact = collect_activations(lm, TEXTS, names, "last", bf16=False)
     fast = collect_activations(lm, TEXTS, names, "last", bf16=True)
     assert exact.shape[-1] == lm.cfg.d_mlp
@@ -95,7 +102,7 @@ def test_projection_hook_in_a_forward_pass(lm):
 
 
 def test_causal_check_conditions(lm):
-    behaviour = Behaviour("demo", "mat - dog", ("the cat sat on the", "a dog ran to the"),
+    behaviour = Behaviour("demo", "mat - dog", "mat", ("the cat sat on the", "a dog ran to the"),
                           ((" mat",), (" park",)), ((" dog",), (" mat", " cat")))
     clean = behaviour_scores(lm, behaviour)
     # every direction of the final stream removed: all logits equal, so every score is 0
@@ -124,15 +131,14 @@ def test_collection_ends_after_the_deepest_block_it_reads(lm):
     handle = lm.model.get_output_embeddings().register_forward_hook(
         lambda module, args, out: shapes.append(tuple(out.shape)))
     try:
-        _, names = hook_points(lm.cfg.n_layers, "resid")
-        collect_activations(lm, TEXTS, names, "last", bf16=False)
+        collect_activations(lm, TEXTS, hook_points(lm.cfg.n_layers, "resid").hook_names, "last", bf16=False)
     finally:
         handle.remove()
     assert all(shape[1] == 1 for shape in shapes)
 
 
 def test_behaviour_scores_are_last_token_logit_differences(lm):
-    behaviour = Behaviour("demo", "mat - dog", ("the cat sat on the", "a dog ran"),
+    behaviour = Behaviour("demo", "mat - dog", "mat", ("the cat sat on the", "a dog ran"),
                           ((" mat",), (" home", " park")), ((" dog",), (" cat",)))
     want = []
     for prompt, right, wrong in zip(behaviour.prompts, behaviour.right, behaviour.wrong, strict=True):
@@ -147,6 +153,6 @@ def test_behaviour_scores_are_last_token_logit_differences(lm):
 def test_the_causal_check_needs_known_single_tokens(lm, word, message):
     """An unknown word would be scored as the tokenizer's unknown token: refused, like a word of
     several tokens."""
-    behaviour = Behaviour("demo", "x", ("the cat sat on the",), ((word,),), ((" dog",),))
+    behaviour = Behaviour("demo", "x", "x", ("the cat sat on the",), ((word,),), ((" dog",),))
     with pytest.raises(ValueError, match=f"{message} for .*the check needs single tokens"):
         behaviour_scores(lm, behaviour)

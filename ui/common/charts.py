@@ -30,6 +30,10 @@ def layer_diagram(n_layers: int, layer: int, *, verb: str = "read") -> alt.Chart
     names = alt.Chart(boxes).mark_text(dy=28, fontSize=11).encode(x=x, y=y, text="label:N")
     point = alt.Chart(marker).mark_point(shape="triangle-down", size=160, filled=True, color=READ_COLOUR,
                                          yOffset=-24).encode(x=x, y=y)
-    words = alt.Chart(marker).mark_text(dy=-42, fontSize=12, color=READ_COLOUR, fontWeight="bold").encode(
+    # the words start at the marker near the left end and end at it near the right end, so they never
+    # run off the chart
+    align = "left" if x_at <= 1 else "right" if x_at >= 2 * n_layers else "center"
+    words = alt.Chart(marker).mark_text(dy=-42, fontSize=12, color=READ_COLOUR, fontWeight="bold",
+                                        align=align, dx={"left": -8, "right": 8}.get(align, 0)).encode(
         x=x, y=y, text="text:N")
     return (stream + block + names + point + words).properties(height=110).configure_view(stroke=None)

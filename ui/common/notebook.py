@@ -20,7 +20,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import streamlit as st
 
-from core.notebook.entries import HEADINGS, Entry
+from core.notebook.entries import HEADINGS, MAX_URL_CHARS, Entry
 from core.notebook.store import NotebookStore
 
 SESSION_KEY = "notebook_entries"
@@ -117,7 +117,8 @@ def experiment_url() -> str:
     from urllib.parse import urlencode
 
     params = st.query_params.to_dict()
-    return "?" + urlencode(params) if params else ""
+    url = "?" + urlencode(params) if params else ""
+    return url if len(url) <= MAX_URL_CHARS else ""  # too long to keep as a link: the entry has none
 
 
 def note_form(entry: Entry, *, key: str) -> None:

@@ -1,8 +1,8 @@
-"""Cached computations and tables behind the Embeddings & positions page.
+"""Cached computations behind the Embeddings & positions page, keyed on the model by
+@cache_on_model (ui.common.cache).
 
-A model cannot be hashed, so functions take it as `_lm` next to `spec`, its identity. The weight
-matrices are read-only numpy views of the model's own weights (no copy: a GPT-2 embedding is 150 MB);
-everything derived from them is cached per input with st.cache_data.
+The weight matrices are read-only numpy views of the model's own weights (no copy: a GPT-2 embedding
+is 150 MB), made on each call (a view costs nothing); only what is derived from them is cached.
 """
 
 from __future__ import annotations
@@ -13,54 +13,62 @@ import streamlit as st
 
 from core.interp.embeddings import geometry as E
 from core.interp.embeddings import positions as P
+from core.interp.embeddings import verdicts as V
+from core.models import HookedLM
+from ui.common.cache import cache_on_model
 
 SPACES = {"embedding": "embedding W_E", "unembedding": "unembedding W_U"}
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def matrix(_lm, spec: str, space: str) -> np.ndarray:
+def matrix(lm: HookedLM, space: str) -> np.ndarray:
     """Token vectors as rows, read-only: W_E [d_vocab, d_model] or W_U^T [d_vocab, d_model].
 
     A view of the weights themselves when they are float32 (no copy)."""
-    W = _lm.W_E if space == "embedding" else _lm.W_U.T
+    W = lm.W_E if space == "embedding" else lm.W_U.T
     out = W.detach().float().numpy()
     out.setflags(write=False)
     return out
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def token_set(_lm, spec: str, groups: tuple[tuple[str, tuple[str, ...]], ...]) -> E.TokenSet:
-    return E.token_set(_lm.tokenizer, dict(groups))
+@cache_on_model(max_entries=32, show_spinner=False)
+def token_set(lm: HookedLM, groups: tuple[tuple[str, tuple[str, ...]], ...]) -> E.TokenSet:
+    return E.token_set(lm.tokenizer, dict(groups))
 
 
-@st.cache_data(max_entries=32, show_spinner="Projecting the tokens to two dimensions...")
-def projection(_lm, spec: str, space: str, ids: tuple[int, ...], method: str) -> E.Projection:
-    return E.project(matrix(_lm, spec, space)[list(ids)], method, seed=0)
+@cache_on_model(max_entries=32, show_spinner="Projecting the tokens to two dimensions...")
+def projection(lm: HookedLM, space: str, ids: tuple[int, ...], method: str) -> E.Projection:
+    return E.project(matrix(lm, space)[list(ids)], method, seed=0)
 
 
-@st.cache_data(max_entries=32, show_spinner="Measuring how well the categories separate...")
-def separation(_lm, spec: str, space: str, ids: tuple[int, ...], labels: tuple[str, ...]) -> E.Separation:
-    return E.separation(matrix(_lm, spec, space)[list(ids)], labels, seed=0)
+@cache_on_model(max_entries=32, show_spinner="Measuring how well the categories separate...")
+def separation(lm: HookedLM, space: str, ids: tuple[int, ...], labels: tuple[str, ...]) -> E.Separation:
+    return E.separation(matrix(lm, space)[list(ids)], labels, seed=0)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def neighbours(_lm, spec: str, space: str, token_id: int, k: int) -> E.Neighbours:
-    return E.neighbours_of(matrix(_lm, spec, space), token_id, k, exclude=_lm.tokenizer.all_special_ids)
+@cache_on_model(max_entries=64, show_spinner=False)
+def neighbours(lm: HookedLM, space: str, token_id: int, k: int) -> E.Neighbours:
+    return E.neighbours_of(matrix(lm, space), token_id, k, exclude=lm.tokenizer.all_special_ids)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def analogy(_lm, spec: str, space: str, a: int, b: int, c: int, k: int) -> E.Neighbours:
-    return E.analogy(matrix(_lm, spec, space), a, b, c, k, exclude=_lm.tokenizer.all_special_ids)
+@cache_on_model(max_entries=64, show_spinner=False)
+def analogy(lm: HookedLM, space: str, a: int, b: int, c: int, k: int) -> E.Neighbours:
+    return E.analogy(matrix(lm, space), a, b, c, k, exclude=lm.tokenizer.all_special_ids)
 
 
-def neighbour_frame(lm, found: E.Neighbours) -> pd.DataFrame:
-    return pd.DataFrame({"token": lm.to_str_tokens(list(found.ids)) if found.ids else [],
-                         "cosine": np.round(found.similarity, 3)})
-
-
-def scatter_frame(tokens: E.TokenSet, projection: E.Projection) -> pd.DataFrame:
-    return pd.DataFrame({"x": projection.coords[:, 0], "y": projection.coords[:, 1],
-                         "token": list(tokens.tokens), "category": list(tokens.labels)})
+@cache_on_model(max_entries=64, show_spinner=False)
+def analogy_check(lm: HookedLM, space: str, a: int, b: int, c: int) -> V.AnalogyCheck | None:
+    """Where the world's answer to a - b + c ranks (None: the world knows no answer for these
+    words, or the answer is not one token of this model)."""
+    words = [t.strip() for t in lm.to_str_tokens([a, b, c])]
+    found = E.world_analogy_answer(*words)
+    if found is None:
+        return None
+    truth, what = found
+    target = E.word_token_id(lm.tokenizer, truth)
+    if target is None or target in (a, b, c):
+        return None
+    rank, n = V.analogy_rank(matrix(lm, space), a, b, c, target, exclude=lm.tokenizer.all_special_ids)
+    return V.AnalogyCheck(truth, what, rank, n)
 
 
 # -- positions ---------------------------------------------------------------------------------------
@@ -80,10 +88,10 @@ def _pc_frame(W: np.ndarray) -> tuple[pd.DataFrame, tuple[float, ...]]:
     return frame, pcs.explained
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def learned_positions(_lm, spec: str) -> dict:
+@cache_on_model(max_entries=8, show_spinner=False)
+def learned_positions(lm: HookedLM) -> dict:
     """Cosine matrix (on at most 128 shown positions) and top PCs of W_pos."""
-    W = _lm.W_pos.detach().float().numpy()
+    W = lm.W_pos.detach().float().numpy()
     shown = P.shown_positions(len(W))
     pcs, explained = _pc_frame(W)
     return {"cosine": _cosine_frame(W, shown), "pcs": pcs, "explained": explained, "n_ctx": len(W),
@@ -97,13 +105,13 @@ def sinusoidal_positions(n_ctx: int, d_model: int) -> dict:
     return {"cosine": _cosine_frame(W, P.shown_positions(n_ctx)), "pcs": pcs, "explained": explained}
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def rotary(_lm, spec: str) -> dict | None:
+@cache_on_model(max_entries=8, show_spinner=False)
+def rotary(lm: HookedLM) -> dict | None:
     """The model's rotary frequencies next to the sinusoidal ones of the same head size."""
-    theta = P.rotary_frequencies(_lm.model)
+    theta = P.rotary_frequencies(lm.model)
     if theta is None:
         return None
-    d_head, max_distance = _lm.cfg.d_head, min(_lm.cfg.n_ctx, 512)
+    d_head, max_distance = lm.cfg.d_head, min(lm.cfg.n_ctx, 512)
     reference = P.sinusoidal_frequencies(d_head)
     # dimensions a partial-rotary model leaves unrotated behave like pairs with theta = 0
     whole_head = np.pad(theta, (0, max(0, d_head // 2 - len(theta))))

@@ -1,181 +1,200 @@
-"""The Embeddings & positions page's three views: token geometry, neighbours and analogies, positions."""
+"""The Embeddings & positions page's three views: token geometry, neighbours and analogies, positions.
+
+Each view draws its controls on every run (so the URL keeps them while another tab is open) and
+computes only when its tab is open. Sentences about a result are worded from the verdicts of
+core.interp.embeddings.verdicts.
+"""
 
 from __future__ import annotations
+
+import hashlib
 
 import streamlit as st
 
 from core.interp.embeddings import geometry as E
 from core.interp.embeddings import positions as P
-from core.world.datasets import token_groups
-from ui.common.page import show_problem
-from ui.embeddings import charts, compute
+from core.interp.embeddings import verdicts as V
+from core.notebook.questions.embeddings import ANALOGY, SEPARATION
+from ui.common.page import escape_markdown, show_problem
+from ui.common.predict import predict_first
+from ui.embeddings import charts, compute, controls, frames
 
 VIEWS = ("Token geometry", "Neighbours & analogies", "Positions")
-TYPED_GROUPS = (
-    "colours: red, blue, green, yellow, black, white, purple, orange\n"
-    "animals: dog, cat, horse, cow, sheep, lion, mouse, bird\n"
-    "numbers: one, two, three, four, five, six, seven, eight\n"
-    "countries: France, Germany, Italy, Spain, Japan, China, Canada, Egypt\n"
-    "verbs: ran, walked, ate, saw, took, gave, made, said"
-)
-METHODS = {"pca": "PCA", "tsne": "t-SNE"}
+PLACES = {"first": "the top answer", "near the top": f"among the top {V.NEAR_TOP}",
+          "further down": f"below the top {V.NEAR_TOP}"}
 
 
-def _space(lm) -> str:
-    if lm.tied_embeddings:
-        return "embedding"
-    return st.radio("Which matrix", list(compute.SPACES), format_func=compute.SPACES.get, horizontal=True,
-                    key="emb_space", bind="query-params",
-                    help="Untied models have two token tables: W_E reads tokens in, W_U writes "
-                         "predictions out.")
+def _digest(*parts) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-def _groups(lm) -> dict[str, tuple[str, ...]] | None:
+def geometry(lm, is_open: bool) -> None:
+    """Categories of tokens: a picture (PCA or t-SNE) and, in the full space, how well they separate."""
     if lm.is_bundled:
-        groups = token_groups()
-        chosen = st.multiselect("Categories (from the world's grammar)", list(groups), default=list(groups),
-                                key="emb_categories", bind="query-params")
-        return {name: groups[name] for name in chosen}
-    text = st.text_area("Categories, one per line as `category: word, word, ...`", value=TYPED_GROUPS,
-                        key="emb_groups", bind="query-params", height=140)
-    try:
-        return {k: tuple(v) for k, v in E.parse_groups(text or "").items()}
-    except ValueError as err:
-        show_problem(str(err))
-        return None
-
-
-def geometry(lm) -> None:
-    groups = _groups(lm)
-    if groups is None:
+        st.markdown("The categories come from the grammar that wrote the bundled model's training text, "
+                    "so the colours are the truth; the question is whether the geometry found it.")
+    chosen = controls.geometry(lm)
+    if not is_open or chosen.groups is None:
         return
-    left, middle, right = st.columns([1, 2, 1], vertical_alignment="bottom")
-    with left:
-        method = st.segmented_control("Projection", list(METHODS), format_func=METHODS.get, default="pca",
-                                      required=True, key="emb_method", bind="query-params")
-    with middle:
-        space = _space(lm)
-    with right:
-        labels = st.toggle("Write the tokens", key="emb_labels")
-    tokens = compute.token_set(lm, lm.spec, tuple(groups.items()))
+    tokens = compute.token_set(lm, chosen.groups)
     if tokens.dropped:
-        st.caption("Left out (not one known token of this model, or repeated): " + ", ".join(tokens.dropped))
+        st.caption("Left out (not one known token of this model, or repeated): "
+                   + escape_markdown(", ".join(tokens.dropped)))
     if len(tokens.ids) < 3 or len(tokens.categories) < 2:
         show_problem("Give at least two categories and three tokens in all to draw and compare them.")
         return
-    projection = compute.projection(lm, lm.spec, space, tokens.ids, method)
+    matrix = compute.SPACES[chosen.space]
+    step = predict_first(SEPARATION, key="emb_predict_sep", page="embeddings", model=lm.spec,
+                         context=_digest(lm.spec, chosen.space, tokens.ids, tokens.labels),
+                         fields=dict(n=len(tokens.categories), matrix=matrix))
+    if not step.ready:
+        return
+    try:
+        sep = compute.separation(lm, chosen.space, tokens.ids, tokens.labels)
+    except ValueError as err:
+        show_problem(str(err))
+        sep = None
+    if sep is not None:
+        step.reveal(sep)
+    projection = compute.projection(lm, chosen.space, tokens.ids, chosen.method)
     if projection.explained:
         axes = [f"PC{i + 1} ({share:.0%} of the variance)" for i, share in enumerate(projection.explained)]
     else:
         axes = ["t-SNE 1", "t-SNE 2"]
-    plot, numbers = st.columns([3, 1])
-    plot.altair_chart(charts.token_scatter(compute.scatter_frame(tokens, projection), x_title=axes[0],
-                                           y_title=axes[1], categories=list(tokens.categories),
-                                           labels=labels), width="stretch")
-    with numbers:
-        _separation(lm, space, tokens)
+    if sep is not None:
+        _separation(lm, chosen.space, tokens, sep)
+    scatter = frames.scatter_frame(tokens, projection, chosen.labels)
+    st.altair_chart(charts.token_scatter(scatter, x_title=axes[0], y_title=axes[1],
+                                         categories=list(tokens.categories)), width="stretch",
+                    height=charts.SCATTER_HEIGHT)
+    if chosen.labels:
+        st.caption(f"{int(scatter['label'].astype(bool).sum())} of {len(scatter)} tokens written (the "
+                   "others would overlap a label or a point); hover over a point for its token.")
+    if chosen.method == "tsne":
+        st.caption("t-SNE keeps near neighbours near: clusters are real, but the distances between "
+                   "clusters and their sizes mean little.")
 
 
-def _separation(lm, space: str, tokens: E.TokenSet) -> None:
+def separation_sentence(sep: E.Separation) -> str:
+    """The measured verdict on how well the categories separate, in words."""
+    v = V.separation_verdict(sep)
+    found = (f"a linear probe names the category of {v.accuracy:.0%} of tokens it never saw, against "
+             f"{v.baseline:.0%} for {v.baseline_name}")
+    if v.level == "cleanly":
+        return f"**Measured:** the categories separate cleanly: {found}."
+    if v.level == "partly":
+        return (f"**Measured:** the categories separate only partly: {found}, under "
+                f"{V.SEPARATED_AT:.0%}.")
+    return (f"**Measured:** the categories do not separate: {found}, less than "
+            f"{V.ABOVE_BASELINE:.0%} better.")
+
+
+def _separation(lm, space: str, tokens: E.TokenSet, sep: E.Separation) -> None:
+    """The numbers first (measured in the full space), then the picture below them."""
     st.markdown(f"**Do the categories separate?** Measured in all {lm.cfg.d_model} dimensions, "
                 "not in the picture.")
-    try:
-        sep = compute.separation(lm, lm.spec, space, tokens.ids, tokens.labels)
-    except ValueError as err:
-        show_problem(str(err))
-        return
-    st.metric("Silhouette (cosine)", f"{sep.silhouette:+.2f}", help="1: every token far closer to its own "
-              "category than to any other; 0: overlapping; below 0: mixed up.")
-    st.metric("Linear probe, held-out tokens", f"{sep.probe_accuracy:.0%}",
-              help=f"{sep.n_folds}-fold cross-validated logistic regression: trained on some tokens of each "
-                   "category, tested on the others.")
-    st.metric("Same probe, shuffled labels", f"{sep.control_accuracy:.0%}",
-              help="The control: what the probe reaches on meaningless labels.")
+    silhouette, probe, control = st.columns(3)
+    silhouette.metric("Silhouette (cosine)", f"{sep.silhouette:+.2f}", help="1: every token far closer to "
+                      "its own category than to any other; 0: overlapping; below 0: mixed up.")
+    probe.metric("Probe on new tokens", f"{sep.probe_accuracy:.0%}",
+                 help=f"A linear probe's held-out accuracy: {sep.n_folds}-fold cross-validated logistic "
+                      "regression, trained on some tokens of each category, tested on the others.")
+    control.metric("Shuffled-label probe", f"{sep.control_accuracy:.0%}",
+                   help="The control: what the same probe reaches on shuffled, meaningless labels.")
     st.caption(f"{sep.n_tokens} tokens in {sep.n_categories} categories; always guessing the largest "
                f"category scores {sep.chance:.0%}.")
+    st.markdown(separation_sentence(sep))
     if lm.is_bundled and {"female names", "male names"} <= set(tokens.categories):
         names = [i for i, label in enumerate(tokens.labels) if label.endswith("male names")]
-        gender = compute.separation(lm, lm.spec, space, tuple(tokens.ids[i] for i in names),
+        gender = compute.separation(lm, space, tuple(tokens.ids[i] for i in names),
                                     tuple(tokens.labels[i] for i in names))
+        v = V.separation_verdict(gender)
         st.markdown(f"**Female vs male names only:** silhouette {gender.silhouette:+.2f}, probe "
-                    f"{gender.probe_accuracy:.0%} (control {gender.control_accuracy:.0%}). In this world the "
-                    "only cue to a name's gender is the pronoun used for it later.")
+                    f"{gender.probe_accuracy:.0%} (control {gender.control_accuracy:.0%}, chance "
+                    f"{gender.chance:.0%}): {'apart' if v.level != 'chance' else 'not apart'} in the "
+                    "embedding. In this world the only cue to a name's gender is the pronoun used for "
+                    "it later.")
 
 
-def _word(lm, label: str, default: str, key: str, column) -> int | None:
-    word = column.text_input(label, value=default, key=key, bind="query-params")
-    token = E.word_token_id(lm.tokenizer, word or "")
-    if token is None:
-        column.warning(f"{word!r} is not one known token of this model.", icon=":material/warning:")
-    return token
-
-
-def neighbours(lm) -> None:
-    left, right = st.columns([2, 1])
-    token = _word(lm, "Token", "Mary" if lm.is_bundled else "cat", "emb_word", left)
-    k = right.slider("Neighbours", 5, 30, 10, key="emb_k", bind="query-params")
-    if token is not None:
-        name = lm.to_str_tokens([token])[0]
-        columns = st.columns(2)
-        for column, space in zip(columns, compute.SPACES, strict=True):
-            found = compute.neighbours(lm, lm.spec, space, token, k)
-            column.markdown(f"**Nearest to {name!r} in the {compute.SPACES[space]}**")
-            column.dataframe(compute.neighbour_frame(lm, found), hide_index=True,
-                             height=min(38 + 35 * k, 600))
-        if lm.tied_embeddings:
-            st.caption("This model ties its embedding and unembedding (W_U = W_E^T): one table does both "
-                       "jobs, so the two lists are the same.")
-        else:
-            st.caption("Untied: W_E groups tokens that play similar roles as input, W_U tokens that are "
-                       "predicted in similar contexts, so the lists can differ.")
+def neighbours(lm, is_open: bool) -> None:
+    """The nearest tokens to one token, then analogies a - b + c with the world's answer ranked."""
+    near = controls.neighbours(lm)
+    if is_open and near.token is not None:
+        _neighbour_tables(lm, near)
     st.markdown("**Analogies: a - b + c**, then the tokens nearest to the result (a, b, c left out).")
-    a_col, b_col, c_col, k_col = st.columns(4)
-    a, b, c = (("she", "Mary", "John") if lm.is_bundled else ("king", "man", "woman"))
-    a = _word(lm, "a", a, "emb_a", a_col)
-    b = _word(lm, "minus b", b, "emb_b", b_col)
-    c = _word(lm, "plus c", c, "emb_c", c_col)
-    top_k = k_col.slider("Answers", 1, 10, 5, key="emb_analogy_k")
-    if None in (a, b, c):
-        return
-    space = "embedding" if lm.tied_embeddings else st.radio(
-        "Analogy in", list(compute.SPACES), format_func=compute.SPACES.get, horizontal=True,
-        key="emb_analogy_space")
-    found = compute.analogy(lm, lm.spec, space, a, b, c, top_k)
-    st.dataframe(compute.neighbour_frame(lm, found), hide_index=True)
-    _analogy_truth(lm, a, b, c)
+    chosen = controls.analogy(lm)
+    if is_open and chosen.ready:
+        _analogy(lm, chosen)
 
 
-def _analogy_truth(lm, a: int, b: int, c: int) -> None:
-    """On the bundled model: where the world's true answer to a - b + c ranks among every token."""
-    if not lm.is_bundled:
-        return
-    found = E.world_analogy_answer(*(s.strip() for s in lm.to_str_tokens([a, b, c])))
-    if found is None:
+def _neighbour_tables(lm, near: controls.NeighbourControls) -> None:
+    name = lm.to_str_tokens([near.token])[0]
+    twins: list[str] = []
+    for column, space in zip(st.columns(2), compute.SPACES, strict=True):
+        found = compute.neighbours(lm, space, near.token, near.k)
+        shown = lm.to_str_tokens(list(found.ids)) if found.ids else []
+        twins += frames.space_twins(name, shown)
+        column.markdown(f"**Nearest to {escape_markdown(frames.shown_token(name))} in the "
+                        f"{compute.SPACES[space]}**")
+        column.dataframe(frames.neighbour_frame(shown, found), hide_index=True,
+                         height=min(38 + 35 * near.k, 600))
+    notes = ["Tokens are shown in quotes: a leading space is part of a token."]
+    for twin in dict.fromkeys(twins):
+        notes.append(f"{escape_markdown(frames.shown_token(twin))} is the same word as "
+                     f"{escape_markdown(frames.shown_token(name))} "
+                     + ("without" if name.startswith(" ") else "with")
+                     + " the leading space: a different token (the word at the start of a text, or "
+                       "after a quote).")
+    if lm.tied_embeddings:
+        notes.append("This model ties its embedding and unembedding (W_U = W_E^T): one table does both "
+                     "jobs, so the two lists are the same.")
+    else:
+        notes.append("Untied: W_E groups tokens that play similar roles as input, W_U tokens that are "
+                     "predicted in similar contexts, so the lists can differ.")
+    st.caption(" ".join(notes))
+
+
+def _analogy(lm, chosen: controls.AnalogyControls) -> None:
+    a, b, c = chosen.ids
+    check = compute.analogy_check(lm, chosen.space, a, b, c)
+    if check is not None:
+        step = predict_first(ANALOGY, key="emb_predict_analogy", page="embeddings", model=lm.spec,
+                             context=_digest(lm.spec, chosen.space, chosen.ids),
+                             fields=dict(a=escape_markdown(chosen.words[0].strip()),
+                                         b=escape_markdown(chosen.words[1].strip()),
+                                         c=escape_markdown(chosen.words[2].strip()),
+                                         truth=escape_markdown(check.truth)))
+        if not step.ready:
+            return
+        step.reveal(check)
+    found = compute.analogy(lm, chosen.space, a, b, c, chosen.answers)
+    st.dataframe(frames.neighbour_frame(lm.to_str_tokens(list(found.ids)) if found.ids else [], found),
+                 hide_index=True)
+    if check is None:
         st.caption("Ground truth is checked for two kinds of analogy here: capital - country + country "
                    "(Paris - France + Italy) and pronoun - name + name (she - Mary + John).")
         return
-    truth, what = found
-    everything = compute.analogy(lm, lm.spec, "embedding", a, b, c, lm.cfg.d_vocab)
-    ranked = [t.strip() for t in lm.to_str_tokens(list(everything.ids))]
-    where = f"answer number {ranked.index(truth) + 1} of {len(ranked)}" if truth in ranked else "not found"
-    st.caption(f"Ground truth: {what} is {truth}: {where}. Try the other kind too: capital - country + "
-               "country (Paris - France + Italy) or pronoun - name + name (she - Mary + John).")
+    st.caption(f"Ground truth: {check.what} is {check.truth}: answer number {check.rank} of "
+               f"{check.n_candidates}, {PLACES[check.place]}. Try the other kind too: capital - "
+               "country + country (Paris - France + Italy) or pronoun - name + name (she - Mary + John).")
 
 
 def positions(lm) -> None:
     n_ctx, d_model = min(lm.cfg.n_ctx, 2048), lm.cfg.d_model
     sinus = compute.sinusoidal_positions(n_ctx, d_model)
     if lm.W_pos is not None:
-        learned = compute.learned_positions(lm, lm.spec)
+        learned = compute.learned_positions(lm)
         step = f" (every {learned['step']}th position)" if learned["step"] > 1 else ""
         left, right = st.columns(2)
+        heat, lines = charts.HEATMAP_HEIGHT, charts.LINES_HEIGHT
         left.altair_chart(charts.cosine_heatmap(learned["cosine"], title=f"Learned W_pos: cosine{step}"),
-                          width="content")
+                          width="stretch", height=heat)
         right.altair_chart(charts.cosine_heatmap(sinus["cosine"], title=f"Sinusoidal formula: cosine{step}"),
-                           width="content")
-        left.altair_chart(charts.component_lines(learned["pcs"],
-                                                 title="Learned W_pos: top principal components"))
-        right.altair_chart(charts.component_lines(sinus["pcs"], title="Sinusoidal: top principal components"))
+                           width="stretch", height=heat)
+        left.altair_chart(charts.component_lines(learned["pcs"], title="Learned W_pos: top PCs"),
+                          width="stretch", height=lines)
+        right.altair_chart(charts.component_lines(sinus["pcs"], title="Sinusoidal: top PCs"), width="stretch",
+                           height=lines)
         W = lm.W_pos.detach().float().numpy()[: min(len(lm.W_pos), 1024)]
         near = P.cosine_by_distance(W)
         far = min(len(near) - 1, 32)
@@ -184,16 +203,17 @@ def positions(lm) -> None:
                     f"**{sum(learned['explained']):.0%}** of the variance of its {learned['n_ctx']} rows. "
                     "A bright diagonal band is a model that can tell near from far by position alone.")
         return
-    rot = compute.rotary(lm, lm.spec)
+    rot = compute.rotary(lm)
     st.markdown("This model has **no position table**: it rotates queries and keys instead (rotary, RoPE), "
                 "so there is no W_pos to draw.")
     if rot is not None:
         left, right = st.columns(2)
         left.markdown("**How fast each pair of dimensions turns**")
-        left.altair_chart(charts.wavelength_chart(rot["waves"]))
+        left.altair_chart(charts.wavelength_chart(rot["waves"]), width="stretch", height=charts.LINES_HEIGHT)
         right.markdown("**q . k against distance, for a query equal to its key**")
-        right.altair_chart(charts.distance_curve(rot["curve"]))
+        right.altair_chart(charts.distance_curve(rot["curve"]), width="stretch", height=charts.LINES_HEIGHT)
         st.caption(f"{rot['n_pairs']} rotating pairs in a head of {rot['d_head']} dimensions; one turn every "
                    f"{rot['fastest']:.1f} to {rot['slowest']:,.0f} positions.")
-    st.altair_chart(charts.cosine_heatmap(sinus["cosine"], title="For comparison, sinusoidal: cosine"),
-                    width="content")
+    left, _ = st.columns(2)
+    left.altair_chart(charts.cosine_heatmap(sinus["cosine"], title="For comparison, sinusoidal: cosine"),
+                      width="stretch", height=charts.HEATMAP_HEIGHT)

@@ -172,14 +172,15 @@ class Neighbours:
     similarity: tuple[float, ...]  # cosine similarity to the query, best first
 
 
-def _unit_rows(W: np.ndarray) -> np.ndarray:
+def unit_rows(W: np.ndarray) -> np.ndarray:
+    """Rows of W [n, d] scaled to unit length (zero rows stay zero), float32."""
     W = np.asarray(W, dtype=np.float32)
     return W / np.maximum(np.linalg.norm(W, axis=1, keepdims=True), 1e-12)
 
 
 def nearest(W: np.ndarray, query: np.ndarray, k: int = 10, exclude: Sequence[int] = ()) -> Neighbours:
     """The k rows of W [n, d] with the highest cosine similarity to query [d], minus `exclude`."""
-    sims = _unit_rows(W) @ (query / max(float(np.linalg.norm(query)), 1e-12))  # [n]
+    sims = unit_rows(W) @ (query / max(float(np.linalg.norm(query)), 1e-12))  # [n]
     sims = sims.astype(np.float64)
     sims[list(exclude)] = -np.inf
     top = np.argsort(-sims, kind="stable")[:k]
@@ -195,7 +196,7 @@ def neighbours_of(W: np.ndarray, token_id: int, k: int = 10, exclude: Sequence[i
 
 def analogy(W: np.ndarray, a: int, b: int, c: int, k: int = 5, exclude: Sequence[int] = ()) -> Neighbours:
     """Top-k tokens nearest to unit(a) - unit(b) + unit(c) (3CosAdd), leaving out a, b and c."""
-    U = _unit_rows(W)
+    U = unit_rows(W)
     return nearest(U, U[a] - U[b] + U[c], k, exclude=[a, b, c, *exclude])
 
 

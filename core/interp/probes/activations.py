@@ -7,20 +7,23 @@ over the real tokens after BOS (the BOS position is left out: in many models it 
 "attention sink" with a huge norm that would swamp the mean). Nothing else is stored, so memory
 grows with texts x layers x d_model, not with the length of the texts.
 
-Sites: "resid" is the residual stream at every depth (0 = the embeddings, L = after block L), and
-"attn_out", "mlp_out", "mlp_post" (the MLP neurons) are what each block writes or computes.
+Sites: "resid" is the residual stream at every point, in the lab's one meaning of "layer": the
+embeddings (the stream before block 0), then layer L = the stream after block L
+(core.models.hook_names.stream_hook). "attn_out", "mlp_out", "mlp_post" (the MLP neurons) are what
+block L writes or computes, so their "layer L" is block L itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from core.interp.probes.data import POSITIONS, ProbeDataError
 from core.models import HookedLM, act_name
-from core.models.hook_names import layer_of
+from core.models.hook_names import layer_of, stream_hook, stream_layers
 
 SITES = ("resid", "attn_out", "mlp_out", "mlp_post")
 FLOAT_BUDGET = 1 << 25  # MLP-hidden floats per forward pass (128 MB): bigger batches are chunked
@@ -32,18 +35,34 @@ def max_texts(n_points: int, width: int, budget: int = MAX_FLOATS) -> int:
     return max(1, budget // (n_points * width))
 
 
-def hook_points(n_layers: int, site: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(labels, hook names) for one site over all layers; "resid" has n_layers + 1 depths."""
+@dataclass(frozen=True)
+class HookPoints:
+    """Where a probe reads, one entry per layer: layers[i] is the lab's layer number (EMBEDDINGS = -1
+    for the stream before block 0) and hook_names[i] the hook point read there."""
+
+    site: str
+    layers: tuple[int, ...]
+    hook_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+
+def hook_points(n_layers: int, site: str) -> HookPoints:
+    """Every layer of one site: "resid" has n_layers + 1 points (the embeddings, then after each
+    block: stream_hook), the others one per block."""
     if site == "resid":
-        names = [act_name("resid_pre", i) for i in range(n_layers)]
-        names.append(act_name("resid_post", n_layers - 1))
-        labels = ["0 (embed)"] + [str(i) for i in range(1, n_layers + 1)]
-        return tuple(labels), tuple(names)
+        layers = tuple(stream_layers(n_layers))
+        return HookPoints(site, layers, tuple(stream_hook(layer) for layer in layers))
     if site not in SITES:
         raise ValueError(f"site must be one of {SITES}, not {site!r}")
     hook_site = "post" if site == "mlp_post" else site
-    return (tuple(str(i) for i in range(n_layers)),
-            tuple(act_name(hook_site, i) for i in range(n_layers)))
+    return HookPoints(site, tuple(range(n_layers)), tuple(act_name(hook_site, i) for i in range(n_layers)))
+
+
+def vector_width(cfg, site: str) -> int:
+    """Floats per vector read at this site: d_mlp for the MLP neurons, d_model elsewhere."""
+    return cfg.d_mlp if site == "mlp_post" else cfg.d_model
 
 
 def marked_positions(lm: HookedLM, texts: Sequence[str], spans: Sequence[tuple[int, int]]

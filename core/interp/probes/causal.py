@@ -33,6 +33,11 @@ from core.models import HookedLM
 from core.world import datasets as D
 from core.world import world as W
 
+CLEAN = "clean"
+REMOVED_PROBE = "probe weights removed"
+REMOVED_MEANS = "class-mean difference removed"
+REMOVED_RANDOM = "random direction removed"
+
 
 def orthonormal_basis(directions: np.ndarray, tol: float = 1e-6) -> torch.Tensor:
     """[k, d] orthonormal rows spanning the rows of directions [n_dir, d] (k <= n_dir)."""
@@ -62,6 +67,7 @@ class Behaviour:
 
     attribute: str
     description: str
+    right_side: str  # what "right" means here, e.g. "the right pronoun"
     prompts: tuple[str, ...]
     right: tuple[tuple[str, ...], ...]
     wrong: tuple[tuple[str, ...], ...]
@@ -70,7 +76,7 @@ class Behaviour:
 def gender_behaviour(n: int = 200, seed: int = 0) -> Behaviour:
     """"Mary was happy because" -> " she" rather than " he" (core.world.datasets.pronoun_prompts)."""
     prompts = D.pronoun_prompts(n, seed=seed)
-    return Behaviour("gender", "logit(right pronoun) - logit(wrong pronoun)",
+    return Behaviour("gender", "logit(right pronoun) - logit(wrong pronoun)", "the right pronoun",
                      tuple(p.prompt for p in prompts), tuple((p.correct,) for p in prompts),
                      tuple((p.wrong,) for p in prompts))
 
@@ -88,7 +94,7 @@ def sentiment_behaviour(n: int = 200, seed: int = 0) -> Behaviour:
         right.append(tuple(" " + e for e in W.EVENTS[mood]))
         wrong.append(tuple(" " + e for e in W.EVENTS[other]))
     return Behaviour("sentiment", "mean logit(events of the mood) - mean logit(events of the "
-                     "other mood)", tuple(prompts), tuple(right), tuple(wrong))
+                     "other mood)", "events of the story's mood", tuple(prompts), tuple(right), tuple(wrong))
 
 
 BEHAVIOURS = {"gender": gender_behaviour, "sentiment": sentiment_behaviour}
@@ -135,11 +141,11 @@ def causal_check(lm: HookedLM, hook_name: str, directions: dict[str, np.ndarray]
     bases = {name: orthonormal_basis(d) for name, d in directions.items()}  # [k, d] each
     k, d = next(iter(bases.values())).shape
     gen = torch.Generator().manual_seed(seed)
-    bases["random direction removed"] = orthonormal_basis(torch.randn(k, d, generator=gen).numpy())
-    scores = {"clean": behaviour_scores(lm, behaviour)}
+    bases[REMOVED_RANDOM] = orthonormal_basis(torch.randn(k, d, generator=gen).numpy())
+    scores = {CLEAN: behaviour_scores(lm, behaviour)}
     for name, basis in bases.items():
         scores[name] = behaviour_scores(lm, behaviour, [(hook_name, projection_hook(basis))])
-    clean_wins = scores["clean"] > 0
+    clean_wins = scores[CLEAN] > 0
     return CausalResult(
         hook_name=hook_name, conditions=tuple(scores),
         mean=np.array([s.mean() for s in scores.values()]),

@@ -11,13 +11,22 @@ experiment honest:
   probe training, so a probe cannot pass by remembering "Mary is female".
 
 Labels are classes (strings) or numbers (the position index, or a numeric CSV column).
+
+A CSV you bring is checked cheaply before any model work, in order of cost: the file's size, its
+bytes (binary, not UTF-8), the parse, the number of rows, each field's length and the total text,
+empty fields, duplicate rows (dropped: an identical row in training and test would be memorised),
+the labels, and the examples per class. Only data that passes all of them reaches the model.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import random
 import re
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -25,7 +34,11 @@ import pandas as pd
 from core.world import datasets as D
 from core.world import world as W
 
-MAX_ROWS = 20_000
+MAX_CSV_BYTES = 8_000_000  # checked before parsing
+MAX_ROWS = 5_000  # more than the bundled datasets' largest (4,000); each row is a text through the model
+MAX_TEXT_CHARS = 1_000  # one text (and its token)
+MAX_LABEL_CHARS = 100
+MAX_TOTAL_CHARS = 1_000_000  # all texts together: about 250k tokens through the model
 MIN_PER_CLASS = 5  # at least 4 to train on and 1 to test on
 NUMERIC_MIN_DISTINCT = 11  # a numeric column with fewer distinct values is treated as classes
 POSITIONS = ("last", "marked", "mean")
@@ -52,6 +65,7 @@ class ProbeDataset:
     is_test: tuple[bool, ...] | None = None
     default_position: str = "last"
     about: str = ""  # one sentence: what the label is and where it is read
+    key: str = ""  # names the content exactly (a cache key): the bundled recipe or the file's hash
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -178,28 +192,113 @@ def bundled_dataset(kind: str, n: int = 2000, seed: int = 0, test_fraction: floa
         cols = _word_rows(kind, n, seed, test_fraction)
     info = BUNDLED[kind]
     return ProbeDataset(name=info.title, target="numeric" if kind == "position" else "class",
-                        default_position=info.position, about=info.about, **cols)
+                        default_position=info.position, about=info.about,
+                        key=f"bundled:{kind}:{n}:{seed}:{test_fraction}", **cols)
 
 
 # -- bring your own -------------------------------------------------------------------------------
 def _rows(mask: pd.Series) -> str:
-    """File line numbers (header = line 1) of the rows where mask is true, at most six shown."""
-    lines = [str(i + 2) for i in np.flatnonzero(mask.to_numpy())]
+    """File line numbers (header = line 1) of the rows where mask is true, at most six shown (the
+    frame keeps the file's row index, also after duplicates are dropped)."""
+    lines = [str(i + 2) for i in mask.index[mask.to_numpy(dtype=bool)]]
     more = f" and {len(lines) - 6} more" if len(lines) > 6 else ""
     return ", ".join(lines[:6]) + more
+
+
+def _listed(items: list[str], limit: int = 6) -> str:
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
 
 
 def _blank(column: pd.Series) -> pd.Series:
     return column.isna() | column.astype(str).str.strip().eq("")
 
 
-def dataset_from_table(df: pd.DataFrame, name: str = "your CSV") -> ProbeDataset:
+def read_csv(raw: bytes, name: str = "your CSV") -> ProbeDataset:
+    """An uploaded file's bytes -> a validated dataset, or ProbeDataError saying what to change.
+
+    The checks that cost nothing come first: size (MAX_CSV_BYTES, before parsing), NUL bytes,
+    UTF-8, then the parse (at most MAX_ROWS + 1 rows are read), then dataset_from_table."""
+    if len(raw) > MAX_CSV_BYTES:  # first: nothing below may copy or scan a huge upload
+        raise ProbeDataError(f"The file is {len(raw) / 1e6:,.1f} MB; the limit is "
+                             f"{MAX_CSV_BYTES / 1e6:,.0f} MB. Sample it down: a few thousand short "
+                             "rows are plenty for a linear probe.")
+    if not raw.strip():
+        raise ProbeDataError("The file is empty.")
+    if b"\x00" in raw:
+        raise ProbeDataError("The file holds NUL bytes: it is binary, or saved as UTF-16. Save it as "
+                             "a UTF-8 CSV.")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ProbeDataError("The file is not UTF-8 text; save it as a UTF-8 CSV.") from err
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # extra fields would be dropped
+            df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=True, skipinitialspace=True,
+                             nrows=MAX_ROWS + 1, index_col=False)
+    except pd.errors.ParserWarning as err:
+        raise ProbeDataError("Some rows have more fields than the header: put a text that holds a "
+                             'comma in double quotes ("like, this").') from err
+    except pd.errors.EmptyDataError as err:
+        raise ProbeDataError("The file is empty.") from err
+    except (pd.errors.ParserError, csv.Error, ValueError) as err:
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ProbeDataError(f"The file is not a valid CSV: {reason}") from err
+    df = df.reset_index(drop=True)  # row i is file line i + 2, whatever the parser made of the index
+    return dataset_from_table(df, name=name, key="csv:" + hashlib.sha256(raw).hexdigest())
+
+
+def _check_sizes(df: pd.DataFrame) -> None:
+    """Rows, the length of every field, and all the text together: bounded before anything else."""
+    if len(df) == 0:
+        raise ProbeDataError("The CSV has a header but no rows.")
+    if len(df) > MAX_ROWS:
+        raise ProbeDataError(f"The CSV has more than {MAX_ROWS:,} rows; the limit is {MAX_ROWS:,}. "
+                             "Sample it down (a few thousand rows are plenty for a linear probe).")
+    limits = {"text": MAX_TEXT_CHARS, "token": MAX_TEXT_CHARS, "label": MAX_LABEL_CHARS}
+    for column, limit in limits.items():
+        if column not in df.columns:
+            continue
+        lengths = df[column].fillna("").astype(str).str.len()
+        long = lengths > limit
+        if long.any():
+            raise ProbeDataError(f"The {column} on line(s) {_rows(long)} is longer than {limit:,} "
+                                 f"characters (the longest has {int(lengths.max()):,}): shorten "
+                                 "those rows or delete them.")
+    total = int(df["text"].fillna("").astype(str).str.len().sum())
+    if total > MAX_TOTAL_CHARS:
+        raise ProbeDataError(f"The texts hold {total:,} characters in all; the limit is "
+                             f"{MAX_TOTAL_CHARS:,} (about {MAX_TOTAL_CHARS // 4:,} tokens through the "
+                             "model). Use fewer or shorter rows.")
+
+
+def _drop_duplicates(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows identical in every column used, kept once: a copy in training and in test would be
+    remembered, not read."""
+    used = [c for c in ("text", "label", "token") if c in df.columns]
+    keys = df[used].apply(lambda col: col.astype(str).str.strip())
+    dup = keys.duplicated()
+    return df[~dup], int(dup.sum())
+
+
+def check_class_sizes(labels) -> None:
+    """Every class needs MIN_PER_CLASS examples (some to train on, one to test on); say which do not."""
+    classes, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
+    few = [f"{str(c)!r} ({int(n)})" for c, n in zip(classes, counts, strict=True) if n < MIN_PER_CLASS]
+    if few:
+        raise ProbeDataError(f"Too few examples for a train/test split in class(es) {_listed(few)}: "
+                             f"each class needs at least {MIN_PER_CLASS}. Add rows or merge classes.")
+
+
+def dataset_from_table(df: pd.DataFrame, name: str = "your CSV", key: str = "") -> ProbeDataset:
     """Validate an uploaded table (columns text, label and optionally token) into a dataset.
 
     Raises ProbeDataError with a message a learner can act on: missing or duplicate columns
-    (`Text` and `text` count as the same), no rows or more than MAX_ROWS, empty texts, missing
-    labels, number labels that are not finite (inf, 1e999), a token not found in its text, a
-    single class.
+    (`Text` and `text` count as the same), no rows or more than MAX_ROWS, a field over its length
+    limit or too much text in all, empty texts, missing labels, number labels that are not finite
+    (inf, 1e999), a token not found in its text, a single class, a class with fewer than
+    MIN_PER_CLASS examples. Exact duplicate rows are dropped (and counted in `about`).
     A label column of numbers with at least NUMERIC_MIN_DISTINCT distinct values is a numeric
     target (Ridge regression); otherwise labels are classes. Word types (for the control task) are
     the tokens if given, else the texts.
@@ -207,32 +306,36 @@ def dataset_from_table(df: pd.DataFrame, name: str = "your CSV") -> ProbeDataset
     df = df.rename(columns=lambda c: str(c).strip().lower())
     twice = list(dict.fromkeys(df.columns[df.columns.duplicated()]))
     if twice:
-        named = " and ".join(f"`{c}`" for c in twice)
+        named = " and ".join(f"`{c}`" for c in twice[:6])
         raise ProbeDataError(f"The CSV has more than one column named {named} (names are "
                              "compared ignoring case and spaces, so `Text` and `text` are the "
                              "same): rename or delete the extra column.")
     missing = [c for c in ("text", "label") if c not in df.columns]
     if missing:
-        found = ", ".join(map(str, df.columns)) or "none"
+        found = _listed([str(c)[:40] for c in df.columns], 8) or "none"
         raise ProbeDataError(f"The CSV needs columns named `text` and `label` (and optionally "
                              f"`token`); it has no {' or '.join(missing)} column (found: {found}).")
-    if len(df) == 0:
-        raise ProbeDataError("The CSV has a header but no rows.")
-    if len(df) > MAX_ROWS:
-        raise ProbeDataError(f"The CSV has {len(df):,} rows; the limit is {MAX_ROWS:,}. "
-                             "Sample it down (a few thousand rows are plenty for a linear probe).")
+    _check_sizes(df)
     if _blank(df["text"]).any():
         raise ProbeDataError(f"Empty text on line(s) {_rows(_blank(df['text']))}: every row "
                              "needs a text to run the model on.")
     if _blank(df["label"]).any():
         raise ProbeDataError(f"Missing label on line(s) {_rows(_blank(df['label']))}: fill them "
                              "in or delete those rows.")
+    if "token" in df.columns and _blank(df["token"]).any():
+        raise ProbeDataError(f"Empty token on line(s) {_rows(_blank(df['token']))}: give "
+                             "every row a token, or drop the token column to read the last token.")
+    df, n_duplicates = _drop_duplicates(df)
+    if len(df) == 1:
+        raise ProbeDataError(("Every row of the file is the same row" if n_duplicates else
+                              "The CSV has a single row") + ": a probe needs different examples to "
+                             "learn from and to test on.")
     texts = tuple(df["text"].astype(str))
     numbers = pd.to_numeric(df["label"], errors="coerce")
     bad = ~(numbers.abs() <= MAX_LABEL)  # inf, 1e999 and -inf too
     if numbers.notna().all() and bad.any():
         raise ProbeDataError(f"The label on line(s) {_rows(bad)} is infinite or too big "
-                             f"({str(df['label'][bad].iloc[0]).strip()!r}): number labels must be "
+                             f"({str(df['label'][bad].iloc[0]).strip()[:40]!r}): number labels must be "
                              f"finite numbers of at most {MAX_LABEL:.0e} in size. Fix or delete "
                              "those rows.")
     numeric = numbers.notna().all() and numbers.nunique() >= NUMERIC_MIN_DISTINCT
@@ -244,22 +347,23 @@ def dataset_from_table(df: pd.DataFrame, name: str = "your CSV") -> ProbeDataset
     spans = None
     types = texts
     if "token" in df.columns:
-        if _blank(df["token"]).any():
-            raise ProbeDataError(f"Empty token on line(s) {_rows(_blank(df['token']))}: give "
-                                 "every row a token, or drop the token column to read the last token.")
         tokens = df["token"].astype(str).str.strip()
-        starts = pd.Series([t.find(w) for t, w in zip(texts, tokens, strict=True)])
+        starts = pd.Series([t.find(w) for t, w in zip(texts, tokens, strict=True)], index=df.index)
         if (starts < 0).any():
             raise ProbeDataError(f"The token is not in its text on line(s) {_rows(starts < 0)} "
                                  "(the match is case-sensitive).")
         spans = tuple((int(s), int(s) + len(w)) for s, w in zip(starts, tokens, strict=True))
         types = tuple(tokens)
+    if not numeric:
+        check_class_sizes(labels)
     target = "numeric" if numeric else "class"
     about = (f"{len(texts):,} rows, numeric label (Ridge regression)" if numeric else
              f"{len(texts):,} rows, {len(set(labels))} classes")
+    if n_duplicates:
+        about += f"; {n_duplicates:,} duplicate row(s) dropped"
     return ProbeDataset(name=name, texts=texts, labels=labels, target=target, word_types=types,
                         groups=types, char_spans=spans, is_test=None,
-                        default_position="marked" if spans else "last", about=about)
+                        default_position="marked" if spans else "last", about=about, key=key)
 
 
 def subsample(data: ProbeDataset, n: int, seed: int = 0) -> ProbeDataset:
@@ -271,6 +375,7 @@ def subsample(data: ProbeDataset, n: int, seed: int = 0) -> ProbeDataset:
     def pick(column):
         return None if column is None else tuple(column[i] for i in keep)
 
-    return ProbeDataset(data.name, pick(data.texts), pick(data.labels), data.target,
-                        pick(data.word_types), pick(data.groups), pick(data.char_spans),
-                        pick(data.is_test), data.default_position, data.about)
+    return replace(data, texts=pick(data.texts), labels=pick(data.labels),
+                   word_types=pick(data.word_types), groups=pick(data.groups),
+                   char_spans=pick(data.char_spans), is_test=pick(data.is_test),
+                   key=f"{data.key}|sample:{n}:{seed}" if data.key else "")

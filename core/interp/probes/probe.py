@@ -37,9 +37,27 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, Stratified
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from core.interp.probes.data import MIN_PER_CLASS, ProbeDataError, ProbeDataset
+from core.interp.probes.activations import HookPoints
+from core.interp.probes.data import ProbeDataError, ProbeDataset, check_class_sizes
 
 SPLITS = ("heldout", "random")  # held-out items, or a random split over shared word types
+PROBE_KINDS = {"class": "logistic regression", "numeric": "ridge regression"}  # target -> probe
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How the probes are fitted: cv_folds (0 or 1: no cross-validation), the seed of every split,
+    C (logistic regression's inverse regularisation), alpha (Ridge's), the solver and its steps."""
+
+    cv_folds: int = 5
+    seed: int = 0
+    C: float = 1.0
+    alpha: float = 1.0
+    solver: str = "newton-cg"
+    max_iter: int = 200
+
+    def estimator(self) -> dict:
+        return dict(C=self.C, alpha=self.alpha, solver=self.solver, max_iter=self.max_iter)
 
 
 def make_probe(target: str = "class", C: float = 1.0, alpha: float = 1.0,
@@ -119,8 +137,7 @@ def split_indices(data: ProbeDataset, split: str = "heldout", test_fraction: flo
     elif split == "heldout":
         # hold out a random set of word types; stratify by each type's label
         types = np.asarray(data.groups)
-        names, inverse = np.unique(types, return_inverse=True)
-        first = np.array([np.flatnonzero(inverse == i)[0] for i in range(len(names))])
+        _, first, inverse = np.unique(types, return_index=True, return_inverse=True)  # first row per type
         _, type_test = _stratified(strat[first], test_fraction, seed)
         test = np.isin(inverse, type_test)
     else:
@@ -143,26 +160,51 @@ def _stratified(y: np.ndarray, test_fraction: float, seed: int):
 
 
 def check_classes(y_train: np.ndarray, y_test: np.ndarray) -> None:
-    """Every class needs MIN_PER_CLASS - 1 training rows and 1 test row; say which do not."""
-    classes, total = np.unique(np.concatenate([y_train, y_test]), return_counts=True)
-    few = [f"{c!r} ({n})" for c, n in zip(classes, total, strict=True) if n < MIN_PER_CLASS]
-    if few:
-        raise ProbeDataError(f"Too few examples for a train/test split in class(es) {', '.join(few)}:"
-                             f" each class needs at least {MIN_PER_CLASS}. Add rows or merge classes.")
-    train_classes = set(np.unique(y_train))
-    missing = [c for c in classes if c not in train_classes or c not in set(np.unique(y_test))]
+    """Every class needs MIN_PER_CLASS examples, and rows on both sides of the split; say which do not."""
+    check_class_sizes(np.concatenate([y_train, y_test]))
+    classes = np.unique(np.concatenate([y_train, y_test]))
+    train_classes, test_classes = set(np.unique(y_train)), set(np.unique(y_test))
+    missing = [repr(str(c)) for c in classes if c not in train_classes or c not in test_classes]
     if missing:
-        raise ProbeDataError(f"Class(es) {', '.join(map(repr, missing))} end up only on one side of "
-                             "the held-out split (all their word types are held out, or none are). "
-                             "Use the random split, or add more word types to those classes.")
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        raise ProbeDataError(f"Class(es) {shown} end up only on one side of the held-out split (all "
+                             "their word types are held out, or none are): add more word types "
+                             "(different tokens or texts) to those classes.")
     if len(train_classes) < 2:
         raise ProbeDataError("The training part has a single class: a probe needs two.")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Row indices of the two splits: held-out items (train, test) and a random split over shared
+    word types (seen_train, seen_test), for the probe on seen items and the control task."""
+
+    train: np.ndarray
+    test: np.ndarray
+    seen_train: np.ndarray
+    seen_test: np.ndarray
+
+
+def plan_splits(data: ProbeDataset, seed: int = 0) -> Splits:
+    """Both splits, checked: raises ProbeDataError when a class is too small or falls on one side.
+
+    Needs only the labels and word types, so the page calls it before any activation is collected:
+    data that cannot be split is refused in milliseconds, not after a pass over the model."""
+    train, test = split_indices(data, "heldout", seed=seed)
+    seen_train, seen_test = split_indices(data, "random", seed=seed)
+    if data.target == "class":
+        y = data.y()
+        check_classes(y[train], y[test])
+        check_classes(y[seen_train], y[seen_test])
+    return Splits(train, test, seen_train, seen_test)
 
 
 @dataclass(frozen=True)
 class ProbeReport:
     """Per layer scores (accuracy, or R² for a numeric target) and directions.
 
+    layers: the lab's layer numbers (EMBEDDINGS = -1 is the stream before block 0), hook_names the
+    hook point read at each. probe_kind: "logistic regression" (classes) or "ridge regression".
     test_score: probe trained and tested on different items (held-out names, frames, templates).
     seen_score / control_score: probe and control task on a random split, where train and test share
     word types (the setting of Hewitt & Liang); selectivity = seen_score - control_score.
@@ -171,7 +213,7 @@ class ProbeReport:
     (for a number: the covariance of the activations with it), both [layer, n_dir, d].
     """
 
-    layer_labels: tuple[str, ...]
+    layers: tuple[int, ...]
     hook_names: tuple[str, ...]
     target: str
     metric: str  # "accuracy" or "R²"
@@ -193,6 +235,14 @@ class ProbeReport:
     n_train: int
     n_test: int
     notes: tuple[str, ...] = ()
+
+    @property
+    def probe_kind(self) -> str:
+        return PROBE_KINDS[self.target]
+
+    def index(self, layer: int) -> int:
+        """Position of a lab layer number in the per-layer arrays."""
+        return self.layers.index(layer)
 
 
 def cross_validate(X: np.ndarray, y: np.ndarray, groups: np.ndarray, target: str, folds: int,
@@ -254,29 +304,28 @@ def _cv(acts, y, groups, target, cv_folds, seed, settings, notes):
         return np.full(len(acts), np.nan), np.full(len(acts), np.nan)
 
 
-def fit_probes(acts: np.ndarray, data: ProbeDataset, cv_folds: int = 5, seed: int = 0,
-               layer_labels=(), hook_names=(), **settings) -> ProbeReport:
+def fit_probes(acts: np.ndarray, data: ProbeDataset, points: HookPoints | None = None,
+               settings: ProbeSettings = ProbeSettings(), splits: Splits | None = None) -> ProbeReport:
     """Probe every layer of acts [layer, batch, d]: held-out items, seen items with the control
-    task, and cross-validation. Raises ProbeDataError when a class is too small to split."""
+    task, and cross-validation. points names the layers (default: 0, 1, ...); splits from
+    plan_splits (planned here when not given). Raises ProbeDataError when a class is too small."""
     y, target, notes = data.y(), data.target, []
-    train, test = split_indices(data, "heldout", seed=seed)
-    seen_train, seen_test = split_indices(data, "random", seed=seed)
-    if target == "class":
-        check_classes(y[train], y[test])
-        check_classes(y[seen_train], y[seen_test])
-    probes = LayerProbes(target, **settings).fit(acts[:, train], y[train])
+    seed, fit_settings = settings.seed, settings.estimator()
+    splits = splits if splits is not None else plan_splits(data, seed)
+    train, test, seen_train, seen_test = splits.train, splits.test, splits.seen_train, splits.seen_test
+    probes = LayerProbes(target, **fit_settings).fit(acts[:, train], y[train])
     test_score = probes.score(acts[:, test], y[test])
-    seen = LayerProbes(target, **settings).fit(acts[:, seen_train], y[seen_train])
+    seen = LayerProbes(target, **fit_settings).fit(acts[:, seen_train], y[seen_train])
     seen_score = seen.score(acts[:, seen_test], y[seen_test])
     y_control = control_labels(data.word_types, y, seed)
     if target == "class" and len(np.unique(y_control[seen_train])) < 2:
         control_score = np.full(len(acts), np.nan)
         notes.append("The control task drew one label for every word type: no control score.")
     else:
-        control = LayerProbes(target, **settings).fit(acts[:, seen_train], y_control[seen_train])
+        control = LayerProbes(target, **fit_settings).fit(acts[:, seen_train], y_control[seen_train])
         control_score = control.score(acts[:, seen_test], y_control[seen_test])
     cv_mean, cv_std = _cv(acts[:, train], y[train], np.asarray(data.groups)[train], target,
-                          cv_folds, seed, settings, notes)
+                          settings.cv_folds, seed, fit_settings, notes)
     predictions = probes.predict(acts[:, test])
     if target == "class":
         confusion = np.stack([confusion_matrix(y[test], p, labels=probes.classes_)
@@ -285,8 +334,8 @@ def fit_probes(acts: np.ndarray, data: ProbeDataset, cv_folds: int = 5, seed: in
     else:
         confusion, chance = None, 0.0
     return ProbeReport(
-        layer_labels=tuple(layer_labels) or tuple(str(i) for i in range(len(acts))),
-        hook_names=tuple(hook_names), target=target,
+        layers=points.layers if points is not None else tuple(range(len(acts))),
+        hook_names=points.hook_names if points is not None else (), target=target,
         metric="accuracy" if target == "class" else "R²", classes=tuple(probes.classes_),
         test_score=test_score, train_score=probes.score(acts[:, train], y[train]),
         seen_score=seen_score, control_score=control_score, selectivity=seen_score - control_score,
