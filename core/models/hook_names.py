@@ -117,6 +117,8 @@ _SITE_WORDS = {
 def hook_label(name: str) -> str:
     """Plain words for any hook name, so no page shows a bare hook name without them."""
     stream = stream_layer_of(name)
+    if stream == EMBEDDINGS:
+        return "the residual stream before layer 0 (the embeddings)"
     if stream is not None:
         return f"residual stream {stream_label(stream)}"
     if name == "hook_embed":

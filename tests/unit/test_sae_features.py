@@ -51,6 +51,20 @@ def test_collected_activations_are_the_cached_ones_without_bos_and_padding(lm):
     assert torch.equal(data.pos, data.pos[first] + torch.arange(len(data)) - first)
 
 
+def test_documents_are_batched_by_length_so_little_is_padded(lm, monkeypatch):
+    widths = []
+    run = type(lm).run_with_cache
+    def recording(self, tokens, **kw):
+        widths.append(tuple(tokens.shape))
+        return run(self, tokens, **kw)
+
+    monkeypatch.setattr(type(lm), "run_with_cache", recording)
+    collect_activations(lm, TEXTS, act_name("resid_post", 0), batch_size=2)
+    _, lengths = lm.tokenize_batch(TEXTS)
+    ordered = sorted(lengths.tolist())
+    assert widths == [(2, ordered[1]), (2, ordered[3]), (1, ordered[4])]  # shortest first
+
+
 def test_a_document_cut_by_max_tokens_has_the_length_that_was_kept(lm):
     hook = act_name("resid_post", 0)
     tokens, lengths = lm.tokenize_batch(TEXTS)

@@ -13,9 +13,10 @@ from core.interp.sae.features import attribute_token_ids, max_cosine
 from core.interp.sae.loss import manual_gradients, training_loss
 from core.interp.sae.model import SAE, SAEConfig, perfect_sae
 from core.interp.sae.report import report
-from core.interp.sae.splice import splice_losses
-from core.interp.sae.train import SAETrainer, TrainConfig, sweep_configs
+from core.interp.sae.splice import SpliceEvaluator, splice_losses
+from core.interp.sae.train import BF16_TOLERANCE, SAETrainer, TrainConfig, sweep_configs
 from core.models import act_name, load_model
+from core.models.dtype import fastest_matmul_dtype
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,6 +45,7 @@ def test_hand_written_gradients_equal_autograd(arch):
     for name, p in sae.named_parameters():
         mine, ref = grads[name], p.grad
         assert torch.allclose(mine, ref, atol=1e-5, rtol=1e-4), (name, (mine - ref).abs().max())
+        assert mine.is_contiguous(), name  # fused Adam on CPU silently misreads strided grads
         assert ref.abs().max() > 1e-3  # a real gradient, not two zeros
 
 
@@ -69,7 +71,7 @@ def test_the_sae_code_never_changes_the_process_thread_count(tiny_model_dir, mon
     trainer = SAETrainer(TrainConfig(expansion=2, steps=20, batch_size=16, log_every=10),
                          hook_name=hook).fit(train.acts)
     r = report(trainer.sae_, heldout, attribute_token_ids(lm, {"colours": (" red",)}), lm.cfg.d_vocab,
-               lm=lm, splice_tokens=lm.tokenize_batch(texts[:2]))
+               splice=SpliceEvaluator(lm, hook, *lm.tokenize_batch(texts[:2])))
     assert calls == []
     assert trainer.steps_done_ == 20 and r.recon.l0 >= 0 and r.splice is not None
 
@@ -158,3 +160,58 @@ def test_spliced_losses_of_a_perfect_sae_equal_the_clean_loss(tiny_model_dir):
     with torch.no_grad():
         bad.b_enc.fill_(-100.0)  # never fires: it reconstructs only b_dec = 0, like zero-ablation
     assert splice_losses(lm, bad, tokens, lengths).recovered == pytest.approx(0.0, abs=1e-4)
+
+
+def _heldout_loss(sae: SAE, x: torch.Tensor, l1: float, scale: float) -> float:
+    """The training objective on held-out rows, in the normalised units training used."""
+    with torch.no_grad():
+        f = sae.encode(x)  # the SAE reads raw activations
+        mse = (sae.decode(f) - x).pow(2).sum(1).mean() * scale**2
+        return float(mse + l1 * (f * sae.W_dec.norm(dim=1)).sum(1).mean() * scale)
+
+
+def test_bfloat16_training_matches_float32_within_the_stated_tolerance():
+    data = synthetic_activations(60_000, 32, 128, p_active=0.02, noise=0.02, seed=4)
+    train, held = data.acts[:50_000], data.acts[50_000:]
+    losses, evs = {}, {}
+    for bf16 in (False, True):
+        config = TrainConfig(expansion=8, l1_coefficient=1.0, lr=4e-3, steps=600, batch_size=512, bf16=bf16)
+        trainer = SAETrainer(config).fit(train)
+        assert trainer.bf16_ is bf16
+        losses[bf16] = _heldout_loss(trainer.sae_, held, 1.0, trainer.scale_)
+        evs[bf16] = 1 - float((trainer.sae_(held) - held).pow(2).sum() / (held - held.mean(0)).pow(2).sum())
+    assert abs(losses[True] - losses[False]) <= BF16_TOLERANCE * losses[False], losses
+    assert abs(evs[True] - evs[False]) < 0.02 and evs[False] > 0.8, evs
+    # and the comparison can fail: a run with a tenth of the steps is far outside the tolerance
+    short = SAETrainer(TrainConfig(expansion=8, l1_coefficient=1.0, lr=4e-3, steps=60, batch_size=512,
+                                   bf16=False)).fit(train)
+    gap = abs(_heldout_loss(short.sae_, held, 1.0, short.scale_) - losses[False])
+    assert gap > BF16_TOLERANCE * losses[False]
+
+
+def test_the_matmul_format_is_chosen_by_measuring_unless_set():
+    data = synthetic_activations(2000, 16, 32, seed=5)
+    measured = SAETrainer(TrainConfig(expansion=2, steps=5, batch_size=64)).fit(data.acts)
+    choice = fastest_matmul_dtype()
+    assert measured.bf16_ == choice.use_bf16 and measured.dtype_choice_ == choice
+    assert measured.dtype_reason() == choice.reason() and "GFLOP/s" in measured.dtype_reason()
+    for bf16, words in ((False, "float32"), (True, "bfloat16")):
+        fixed = SAETrainer(TrainConfig(expansion=2, steps=5, batch_size=64, bf16=bf16)).fit(data.acts)
+        assert fixed.bf16_ is bf16 and fixed.dtype_choice_ is None
+        assert fixed.dtype_reason() == f"Matrix products ran in {words}, as set (bf16={bf16})."
+
+
+def test_the_splice_evaluator_runs_one_forward_pass_per_sae(tiny_model_dir, monkeypatch):
+    lm = load_model(str(tiny_model_dir("gpt2")))
+    tokens, lengths = lm.tokenize_batch(["the cat sat on the mat .", "Mary gave a red ball to John"])
+    hook = act_name("resid_post", 0)
+    perfect = perfect_sae(lm.cfg.d_model, hook)
+    evaluator = SpliceEvaluator(lm, hook, tokens, lengths)
+    reference = splice_losses(lm, perfect, tokens, lengths)
+    passes = []
+    forward = type(lm).forward
+    monkeypatch.setattr(type(lm), "forward", lambda self, *a, **k: passes.append(1) or forward(self, *a, **k))
+    assert evaluator(perfect) == reference
+    assert len(passes) == 1
+    reused = SpliceEvaluator(lm, hook, tokens, lengths, baseline=(reference.clean, reference.zero))
+    assert reused(perfect) == reference and len(passes) == 2  # a given baseline costs no pass

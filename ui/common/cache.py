@@ -32,3 +32,12 @@ def cache_on_model(func: Callable | None = None, **cache_kwargs):
     hash_funcs = {HookedLM: model_key, **cache_kwargs.pop("hash_funcs", {})}
     decorator = st.cache_data(hash_funcs=hash_funcs, **cache_kwargs)
     return decorator(func) if func is not None else decorator
+
+
+def resource_on_model(func: Callable | None = None, **cache_kwargs):
+    """st.cache_resource keyed on a HookedLM's spec: for big read-only results (activations, trained
+    lenses) that every rerun and session shares instead of receiving a pickled copy. The caller must
+    never change what it gets."""
+    hash_funcs = {HookedLM: model_key, **cache_kwargs.pop("hash_funcs", {})}
+    decorator = st.cache_resource(hash_funcs=hash_funcs, **cache_kwargs)
+    return decorator(func) if func is not None else decorator

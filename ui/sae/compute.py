@@ -1,174 +1,141 @@
-"""Training an SAE on the page: live status, a Stop button, and what survives a stop.
+"""The SAE page's cached calls into core: the corpus, the activations it trains on, the answer key,
+the spliced-loss batch, and the report on one SAE.
 
-Pressing Stop (or touching any other control) makes Streamlit rerun the script, which interrupts
-the training loop at its next progress update. The trainer object is kept in session state while
-it runs, so the next run of the script finishes it from where it stopped instead of losing it.
+The activations are a pure function of (model, hook, corpus size) and are cached with
+st.cache_resource (read-only, tens of megabytes, shared rather than copied, kept for two hooks at
+most): retraining with another L1 or k does not rerun the model. At most MAX_FLOATS numbers are
+kept per hook, so a large corpus setting reads only the documents that fit; the cache is keyed on
+that capped number of documents (the page says so), so settings above the cap share one entry
+instead of each rerunning the model for the same data. Calls are keyed on the model's spec
+(ui.common.cache), never on its weights.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import pandas as pd
-import streamlit as st
 
+from core.interp.sae.data import ActivationSet, collect_activations, docs_within, split
+from core.interp.sae.features import attribute_token_ids
 from core.interp.sae.model import SAE
 from core.interp.sae.report import Report, report
-from core.interp.sae.splice import splice_losses
-from core.interp.sae.train import SAETrainer, TrainPoint, sweep_configs
-from ui.sae.charts import training_curves
-from ui.sae.controls import (
-    DEFAULT_DOCS,
-    READING,
-    Experiment,
-    activations,
-    attributes,
-    splice_batch,
-)
+from core.interp.sae.splice import SpliceEvaluator
+from core.models import HookedLM
+from core.world.datasets import corpus_texts, token_groups
+from ui.common.cache import cache_on_model, resource_on_model
 
-RUN_KEY, LIVE_KEY, POINTS_KEY = "sae_run_result", "sae_live", "sae_points"
-UPDATE_S = 0.4  # at most this often the live status is redrawn
+DOC_CHOICES = [500, 1000, 2000, 3000, 5000]
+DEFAULT_DOCS = 3000
+HELDOUT = 0.2  # share of the documents kept for evaluation and the feature dashboards
+MAX_FLOATS = 16_000_000  # activations kept per hook: at most 64 MB of float32
+SPLICE_DOCS = 48  # held-out documents the spliced cross-entropy is measured on
+READING = "Running the model over the corpus to read activations (once per hook and corpus size)..."
 
 
-@dataclass
-class SAERun:
-    """One SAE on the page: how it was made (experiment None if uploaded) and its report."""
+def max_tokens(lm) -> int:
+    """Activations kept per hook: MAX_FLOATS numbers of width d_model."""
+    return MAX_FLOATS // lm.cfg.d_model
 
-    experiment: Experiment | None
-    sae: SAE
-    report: Report
-    history: list[TrainPoint] = field(default_factory=list)
-    stopped: bool = False
-    steps: int = 0  # optimiser steps taken
-    seconds: float = 0.0
-    acts_per_second: float = 0.0
-    n_docs_measured: int = DEFAULT_DOCS  # the corpus setting an uploaded SAE is measured on
+
+@dataclass(frozen=True)
+class Corpus:
+    """What a corpus setting of n_docs training documents really reads on one model."""
+
+    requested: int  # generated documents asked for (training + held-out)
+    n_texts: int  # of them, the leading ones read: all, or as many as fill the cap
+    n_tokens: int  # activations they give (BOS left out), at most max_tokens
+    max_tokens: int
 
     @property
-    def n_docs(self) -> int:
-        """The corpus setting its activations come from."""
-        return self.experiment.n_docs if self.experiment else self.n_docs_measured
+    def capped(self) -> bool:
+        return self.n_texts < self.requested or self.n_tokens >= self.max_tokens
 
 
-def history_frame(history: list[TrainPoint]) -> pd.DataFrame:
-    """Long form (step, metric, value) of the training metrics, spliced loss where measured."""
-    rows = []
-    for p in history:
-        rows += [(p.step, "explained_variance", p.explained_variance), (p.step, "l0", p.l0),
-                 (p.step, "dead_fraction", p.dead_fraction)]
-        if p.splice is not None:
-            rows.append((p.step, "loss_recovered", p.splice.recovered))
-    return pd.DataFrame(rows, columns=["step", "metric", "value"])
+@cache_on_model(max_entries=16, show_spinner=False)
+def corpus(lm: HookedLM, n_docs: int) -> Corpus:
+    """Tokenize (no model run) the corpus for n_docs training documents, and cap it."""
+    requested = int(n_docs / (1 - HELDOUT))
+    cap = max_tokens(lm)
+    _, lengths = lm.tokenize_batch(corpus_texts(requested, seed=0))  # cut to n_ctx
+    n_texts = docs_within(lengths, cap)
+    n_tokens = min(cap, int((lengths[:n_texts] - 1).clamp(min=0).sum()))
+    return Corpus(requested, n_texts, n_tokens, cap)
 
 
-def analyse(lm, sae: SAE, hook_name: str, n_docs: int) -> Report:
-    _, heldout = activations(lm, lm.spec, hook_name, n_docs)
-    return report(sae, heldout, attributes(lm, lm.spec), lm.cfg.d_vocab, lm=lm,
-                  splice_tokens=splice_batch(lm, lm.spec))
+def corpus_note(c: Corpus, model_name: str) -> str:
+    """The caption under the form: what the corpus setting reads, and the cap."""
+    split_note = f"{1 - HELDOUT:.0%} to train, {HELDOUT:.0%} held out"
+    if not c.capped:
+        return (f"Corpus: {c.n_texts:,} generated documents, {c.n_tokens:,} tokens ({split_note}). "
+                f"At most {c.max_tokens:,} activations are kept per hook on {model_name}.")
+    return (f"Corpus capped at {c.max_tokens:,} activations per hook on {model_name} "
+            f"({MAX_FLOATS // 250_000} MB of float32): the SAE reads the first {c.n_texts:,} of "
+            f"{c.requested:,} generated documents ({split_note}), so corpus settings above about "
+            f"{int(c.n_texts * (1 - HELDOUT)):,} documents all read the same data.")
 
 
-def _remember(run: SAERun, source: str, setting: float) -> None:
-    """Add a point to the sparsity-vs-reconstruction chart."""
-    r = run.report
-    point = {"hook": run.sae.cfg.hook_name, "model": run.sae.cfg.model_spec,
-             "architecture": run.sae.cfg.architecture,
-             "l0": r.recon.l0, "explained_variance": r.recon.explained_variance,
-             "loss_recovered": r.splice.recovered if r.splice else float("nan"),
-             "found": r.n_found, "setting": setting, "source": source,
-             "label": run.experiment.label() if run.experiment else "uploaded"}
-    st.session_state.setdefault(POINTS_KEY, []).append(point)
+def activations(lm: HookedLM, hook_name: str, n_docs: int) -> tuple[ActivationSet, ActivationSet]:
+    """(train, heldout) activations at hook_name for a corpus setting of n_docs documents, from
+    the cache entry of the documents actually read (see corpus)."""
+    return read_activations(lm, hook_name, corpus(lm, n_docs).n_texts)
 
 
-def _finish(lm, exp: Experiment, trainer: SAETrainer, stopped: bool) -> SAERun:
-    trainer.finish()
-    run = SAERun(exp, trainer.sae_, analyse(lm, trainer.sae_, exp.hook_name, exp.n_docs),
-                 list(trainer.history_), stopped, trainer.steps_done_, trainer.seconds_,
-                 trainer.acts_per_second_)
-    _remember(run, "your SAEs", exp.config.k if exp.config.architecture == "topk"
-              else exp.config.l1_coefficient)
-    return run
+@resource_on_model(max_entries=2, show_spinner=False)
+def read_activations(lm: HookedLM, hook_name: str, n_texts: int) -> tuple[ActivationSet, ActivationSet]:
+    """(train, heldout) activations at hook_name over the first n_texts generated documents.
+
+    A resource, not data: tens of megabytes that every rerun reads and nobody changes, so they are
+    shared rather than copied out of the cache each time."""
+    texts = corpus_texts(n_texts, seed=0)
+    data = collect_activations(lm, texts, hook_name, max_tokens=max_tokens(lm))
+    return split(data, 1 - HELDOUT)
 
 
-def recover_interrupted(lm) -> None:
-    """If the last script run was interrupted mid-training, keep the SAE it had learned so far."""
-    live = st.session_state.pop(LIVE_KEY, None)
-    if live is None:
-        return
-    exp, trainer = live
-    if getattr(trainer, "steps_done_", 0) > 0 and trainer.model_spec == lm.spec:
-        st.session_state[RUN_KEY] = _finish(lm, exp, trainer, stopped=True)
+def n_heldout(lm: HookedLM, n_docs: int) -> int:
+    """About how many held-out activations a report reads (for the memory budget, before reading)."""
+    return int(HELDOUT * corpus(lm, n_docs).n_tokens) + 1
 
 
-def _live_view(exp: Experiment) -> Callable[[SAETrainer, TrainPoint], None]:
-    """The progress callback: redraws a bar, the metrics and the curves, throttled."""
-    bar, metrics, chart = st.progress(0.0), st.empty(), st.empty()
-    last = {"t": 0.0}
-    steps = exp.config.steps
-    start = time.monotonic()
-
-    def progress(trainer: SAETrainer, point: TrainPoint) -> None:
-        if time.monotonic() - last["t"] < UPDATE_S and point.step < steps:
-            return
-        last["t"] = time.monotonic()
-        left = (steps - point.step) * (time.monotonic() - start) / point.step
-        bar.progress(point.step / steps, text=f"step {point.step:,} / {steps:,} "
-                                              f"({point.tokens_seen:,} activations), about "
-                                              f"{left:.0f} s left")
-        splice = next((p.splice for p in reversed(trainer.history_) if p.splice), None)
-        with metrics.container(horizontal=True):
-            st.metric("Explained variance", f"{point.explained_variance:.3f}")
-            st.metric("L0", f"{point.l0:.1f}")
-            st.metric("Dead features", f"{point.dead_fraction:.0%}")
-            st.metric("MSE", f"{point.mse:.3g}")
-            st.metric("CE loss recovered", "..." if splice is None else f"{splice.recovered:.0%}")
-        chart.altair_chart(training_curves(history_frame(trainer.history_)))
-    return progress
+@cache_on_model(max_entries=4, show_spinner=False)
+def attributes(lm: HookedLM) -> dict:
+    """The bundled world's known attributes as token ids of this model's tokenizer."""
+    return attribute_token_ids(lm, token_groups())
 
 
-def train_live(lm, exp: Experiment) -> SAERun:
-    """Train exp on the current model with a live status box; the result also goes to RUN_KEY."""
-    trainer = SAETrainer(exp.config, hook_name=exp.hook_name, model_spec=lm.spec)
-    tokens = splice_batch(lm, lm.spec)
-    with st.status(f"Training an SAE: {exp.label()}", expanded=True) as status:
-        with st.spinner(READING, show_time=True):
-            train, _ = activations(lm, lm.spec, exp.hook_name, exp.n_docs)
-        st.button("Stop", key="sae_stop", icon=":material/stop_circle:",
-                  help="Stop now and keep the SAE as it is.")
-        progress = _live_view(exp)
-        st.session_state[LIVE_KEY] = (exp, trainer)
-        trainer.fit(train.acts, progress=progress,
-                    evaluate=lambda sae: splice_losses(lm, sae, *tokens))
-        st.session_state.pop(LIVE_KEY, None)
-        status.update(label="Reading the features on held-out text...")
-        run = _finish(lm, exp, trainer, stopped=False)
-        status.update(label=f"Trained in {run.seconds:.1f} s ({run.acts_per_second:,.0f} "
-                            f"activations/s): {exp.label()}", state="complete", expanded=False)
-    st.session_state[RUN_KEY] = run
-    return run
+def answer_key(lm: HookedLM) -> pd.DataFrame:
+    """The known attributes, a few of their words, and how many are single tokens for lm."""
+    ids = attributes(lm)
+    return pd.DataFrame([{"attribute": name, "words": ", ".join(w.strip() for w in words[:8]) + ", ...",
+                          "single tokens": len(ids[name])} for name, words in token_groups().items()])
 
 
-SWEEP_L1 = [0.2, 0.5, 1.0, 2.0, 4.0]
-SWEEP_K = [2, 4, 8, 16, 32]
+@cache_on_model(max_entries=4, show_spinner=False)
+def splice_batch(lm: HookedLM, n: int = SPLICE_DOCS):
+    """Held-out documents for the spliced cross-entropy (tokens, lengths)."""
+    tokens, lengths = lm.tokenize_batch(corpus_texts(n, seed=12345))
+    n_ctx = lm.cfg.n_ctx
+    return tokens[:, :n_ctx], lengths.clamp(max=n_ctx)
 
 
-def run_sweep(lm, exp: Experiment, max_steps: int = 400) -> None:
-    """Train one short SAE per L1 (or k) value; each adds a point to the chart as it finishes."""
-    base = replace(exp.config, steps=min(exp.config.steps, max_steps))
-    values = SWEEP_K if base.architecture == "topk" else SWEEP_L1
-    with st.spinner(READING, show_time=True):
-        train, _ = activations(lm, lm.spec, exp.hook_name, exp.n_docs)
-    points = st.session_state.setdefault(POINTS_KEY, [])
-    points[:] = [p for p in points if p["source"] != "sweep"]
-    with st.status("Sweeping the sparsity setting...", expanded=True) as status:
-        st.button("Stop", key="sae_sweep_stop", icon=":material/stop_circle:")
-        bar = st.progress(0.0)
-        for i, (value, config) in enumerate(zip(values, sweep_configs(base, values), strict=True)):
-            sub = replace(exp, config=config)
-            bar.progress(i / len(values), text=f"SAE {i + 1} of {len(values)}: {sub.sparsity}")
-            trainer = SAETrainer(config, hook_name=exp.hook_name, model_spec=lm.spec).fit(train.acts)
-            run = SAERun(sub, trainer.sae_, analyse(lm, trainer.sae_, exp.hook_name, exp.n_docs))
-            _remember(run, "sweep", value)
-        status.update(label=f"Swept {len(values)} SAEs ({base.steps} steps each)", state="complete",
-                      expanded=False)
+@cache_on_model(max_entries=8, show_spinner=False)
+def splice_baseline(lm: HookedLM, hook_name: str) -> tuple[float, float]:
+    """(clean, zero-ablated) cross-entropy on the splice batch: the same for every SAE at a hook."""
+    return SpliceEvaluator(lm, hook_name, *splice_batch(lm)).baseline()
+
+
+def evaluator(lm: HookedLM, hook_name: str) -> SpliceEvaluator:
+    """Spliced losses at hook_name, one forward pass per SAE."""
+    return SpliceEvaluator(lm, hook_name, *splice_batch(lm), baseline=splice_baseline(lm, hook_name))
+
+
+@cache_on_model(max_entries=4, show_spinner=False)
+def vocab_strings(lm: HookedLM) -> list[str]:
+    """Every token id of the model as its text (" Mary"), for showing contexts."""
+    return lm.to_str_tokens(list(range(lm.cfg.d_vocab)))
+
+
+def analyse(lm: HookedLM, sae: SAE, n_docs: int) -> Report:
+    """The report on one SAE: held-out reconstruction, the ground truth, the spliced losses."""
+    _, heldout = activations(lm, sae.cfg.hook_name, n_docs)
+    return report(sae, heldout, attributes(lm), lm.cfg.d_vocab, splice=evaluator(lm, sae.cfg.hook_name))

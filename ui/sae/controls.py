@@ -1,39 +1,36 @@
-"""The SAE page's training form and the cached activations it trains on.
-
-Every setting that defines the experiment has a stable key and is bound to the URL, so a link
-reproduces the run (after pressing Train). The activations are a pure function of (model, hook,
-corpus size) and are cached with st.cache_resource (read-only, tens of megabytes, shared rather
-than copied, kept for two hooks at most): retraining with another L1 or k does not rerun the model.
-At most MAX_FLOATS numbers are kept per hook, so a large corpus setting reads only the documents
-that fit; the cache is keyed on that capped number of documents (the page says so), so settings
-above the cap share one entry instead of each rerunning the model for the same data.
-"""
+"""The SAE page's controls: where the SAE reads (a layer, with the lab's picture of it) and the
+training form. Every setting that defines the experiment has a stable key and is bound to the URL,
+so a link reproduces the run (after pressing Train)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
 import streamlit as st
 
-from core.interp.sae.data import ActivationSet, collect_activations, docs_within, split
-from core.interp.sae.features import attribute_token_ids
 from core.interp.sae.train import TrainConfig
 from core.models import act_name
-from core.world.datasets import corpus_texts, token_groups
+from core.models.hook_names import EMBEDDINGS, hook_label, stream_hook
+from ui.common.layers import show_layer, stream_layer_select
+from ui.common.page import show_problem
+from ui.sae.compute import DEFAULT_DOCS, DOC_CHOICES, MAX_FLOATS, corpus, corpus_note, max_tokens
 
-SITES = {"resid_post": "residual stream", "resid_pre": "block input", "mlp_out": "MLP output",
-         "attn_out": "attention output"}
+SITES = {"resid_post": "residual stream", "mlp_out": "MLP output", "attn_out": "attention output"}
 EXPANSIONS = [2, 4, 8, 16, 32]
 L1_VALUES = [0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0]
 K_VALUES = [1, 2, 4, 8, 16, 24, 32, 48, 64]
 LEARNING_RATES = [3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2]
 STEP_CHOICES = [100, 200, 300, 500, 800, 1000, 1500, 2000, 3000]
-DOC_CHOICES = [500, 1000, 2000, 3000, 5000]
-DEFAULT_DOCS = 3000
 BATCH = 1024
-HELDOUT = 0.2  # share of the documents kept for evaluation and the feature dashboards
-MAX_FLOATS = 16_000_000  # activations kept per hook: at most 64 MB of float32
+# The defaults, and what a run with them takes from pressing Train to the result (activations read,
+# 800 steps with the spliced-loss evaluations, the report), on one torch thread, by matrix-product
+# format. Measured 2026-12 on a 2-core Xeon with AMX that other work shared (load 5-17), so as CPU
+# time, which is the wall time of a single thread on a quiet machine: the streamlit server spent
+# 8.3-8.5 s of CPU on a default Train in the browser (bfloat16; the code before this change: 14.6 s),
+# and benchmarks/bench_sae.py's "page default run" 7.6 s (bfloat16) and 10.5 s (float32) in-process.
+# Re-measure the wall time on a quiet machine (that benchmark) and update these.
+DEFAULTS = {"expansion": 4, "l1": 0.5, "k": 16, "lr": 3e-3, "steps": 800}
+MEASURED_DEFAULT_S = {"bfloat16": 9.0, "float32": 12.0}
 
 
 @dataclass(frozen=True)
@@ -52,137 +49,70 @@ class Experiment:
         arch = "TopK" if c.architecture == "topk" else "ReLU + L1"
         return f"{arch}, {self.sparsity}, {c.expansion}x, {c.steps} steps, seed {c.seed}"
 
+    def key(self) -> str:
+        """Everything that makes one run differ from another (the prediction step's context)."""
+        c = self.config
+        return f"{self.hook_name}|{self.n_docs}|{self.label()}|lr {c.lr:g}"
+
 
 def default_layer(n_layers: int) -> int:
-    """The middle of the model: resid_post of this layer sits halfway through the blocks."""
+    """The middle of the model: the stream after this layer sits halfway through the blocks."""
     return max(0, n_layers // 2 - 1)
 
 
-def training_form(lm) -> tuple[Experiment, bool]:
-    """The form; returns the experiment it describes and whether Train was pressed."""
+def where_to_read(lm) -> str:
+    """The site and layer widgets, and the picture of where "layer L" is; returns the hook name."""
     n_layers = lm.cfg.n_layers
+    a, b = st.columns([1, 2])
+    site = a.selectbox("Read", list(SITES), format_func=SITES.get, key="sae_site", bind="query-params",
+                       help="Residual stream: the stream after layer L (what layer L + 1 reads). Or what "
+                            "the MLP or the attention of layer L adds to it.")
+    with b:
+        layer = stream_layer_select(n_layers, key="sae_layer", default=default_layer(n_layers))
+    if site != "resid_post" and layer == EMBEDDINGS:
+        show_problem(f"The embeddings have no {SITES[site]}; reading the {SITES[site]} of layer 0.")
+        layer = 0
+    hook = stream_hook(layer) if site == "resid_post" else act_name(site, layer)
+    if site == "resid_post":
+        show_layer(n_layers, layer)
+    else:
+        st.caption(f"The SAE reads `{hook}`: {hook_label(hook)} (before it is added to the stream).")
+    return hook
+
+
+def training_form(lm, hook_name: str) -> tuple[Experiment, bool]:
+    """The form; returns the experiment it describes and whether Train was pressed."""
     with st.form("sae_form", border=True):
         a, b, c, d = st.columns(4)
-        site = a.selectbox("Hook point", list(SITES), format_func=SITES.get, key="sae_site",
-                           bind="query-params",
-                           help="Residual stream: the output of the block (resid_post). Block input: "
-                                "resid_pre. Or what the block's MLP or attention adds to it.")
-        layer = b.slider("Layer", 0, n_layers - 1, default_layer(n_layers), key="sae_layer",
-                         bind="query-params")
-        expansion = c.select_slider("Expansion (d_sae / d_model)", EXPANSIONS, value=4,
+        expansion = a.select_slider("Expansion (d_sae / d_model)", EXPANSIONS, value=DEFAULTS["expansion"],
                                     format_func=lambda v: f"{v}x", key="sae_expansion",
                                     bind="query-params")
-        arch = d.radio("Sparsity by", ["relu", "topk"], horizontal=True, key="sae_arch",
+        arch = b.radio("Sparsity by", ["relu", "topk"], horizontal=True, key="sae_arch",
                        format_func={"relu": "ReLU + L1", "topk": "TopK"}.get, bind="query-params")
-        a, b, c, d = st.columns(4)
-        l1 = a.select_slider("L1 coefficient (ReLU)", L1_VALUES, value=0.5, key="sae_l1",
+        l1 = c.select_slider("L1 coefficient (ReLU)", L1_VALUES, value=DEFAULTS["l1"], key="sae_l1",
                              bind="query-params", help="Used by ReLU + L1: larger means sparser.")
-        k = b.select_slider("k (TopK)", K_VALUES, value=16, key="sae_k", bind="query-params",
+        k = d.select_slider("k (TopK)", K_VALUES, value=DEFAULTS["k"], key="sae_k", bind="query-params",
                             help="Used by TopK: active features per token.")
-        lr = c.select_slider("Learning rate", LEARNING_RATES, value=3e-3, key="sae_lr",
+        a, b, c, d = st.columns(4)
+        lr = a.select_slider("Learning rate", LEARNING_RATES, value=DEFAULTS["lr"], key="sae_lr",
                              format_func=lambda v: f"{v:g}", bind="query-params")
-        steps = d.select_slider("Steps (batches of 1,024 tokens)", STEP_CHOICES, value=800,
+        steps = b.select_slider("Steps (batches of 1,024 tokens)", STEP_CHOICES, value=DEFAULTS["steps"],
                                 key="sae_steps", bind="query-params")
-        a, b, _ = st.columns([1, 1, 2])
-        n_docs = a.select_slider("Corpus (documents)", DOC_CHOICES, value=DEFAULT_DOCS, key="sae_docs",
+        n_docs = c.select_slider("Corpus (documents)", DOC_CHOICES, value=DEFAULT_DOCS, key="sae_docs",
                                  bind="query-params",
                                  help=f"Generated documents to train on (and a quarter as many held "
                                       f"out). At most {max_tokens(lm):,} activations are kept per "
                                       f"hook on this model ({MAX_FLOATS // 250_000} MB of float32); "
                                       f"a larger corpus adds nothing.")
-        seed = b.number_input("Seed", 0, 10_000, 0, key="sae_seed", bind="query-params")
+        seed = d.number_input("Seed", 0, 10_000, 0, key="sae_seed", bind="query-params")
         submitted = st.form_submit_button("Train SAE", type="primary", icon=":material/play_arrow:")
-    st.caption(corpus_note(corpus(lm, lm.spec, int(n_docs)), lm.name))
+    st.caption(corpus_note(corpus(lm, int(n_docs)), lm.name))
     config = TrainConfig(expansion=int(expansion), architecture=arch, l1_coefficient=float(l1),
                          k=int(k), lr=float(lr), steps=int(steps), batch_size=BATCH, seed=int(seed))
-    return Experiment(act_name(site, layer), int(n_docs), config), submitted
+    return Experiment(hook_name, int(n_docs), config), submitted
 
 
-READING = "Running the model over the corpus to read activations (once per hook and corpus size)..."
-
-
-def max_tokens(lm) -> int:
-    """Activations kept per hook: MAX_FLOATS numbers of width d_model."""
-    return MAX_FLOATS // lm.cfg.d_model
-
-
-@dataclass(frozen=True)
-class Corpus:
-    """What a corpus setting of n_docs training documents really reads on one model."""
-
-    requested: int  # generated documents asked for (training + held-out)
-    n_texts: int  # of them, the leading ones read: all, or as many as fill the cap
-    n_tokens: int  # activations they give (BOS left out), at most max_tokens
-    max_tokens: int
-
-    @property
-    def capped(self) -> bool:
-        return self.n_texts < self.requested or self.n_tokens >= self.max_tokens
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def corpus(_lm, spec: str, n_docs: int) -> Corpus:
-    """Tokenize (no model run) the corpus for n_docs training documents, and cap it."""
-    requested = int(n_docs / (1 - HELDOUT))
-    cap = max_tokens(_lm)
-    _, lengths = _lm.tokenize_batch(corpus_texts(requested, seed=0))  # cut to n_ctx
-    n_texts = docs_within(lengths, cap)
-    n_tokens = min(cap, int((lengths[:n_texts] - 1).clamp(min=0).sum()))
-    return Corpus(requested, n_texts, n_tokens, cap)
-
-
-def corpus_note(c: Corpus, model_name: str) -> str:
-    """The caption under the form: what the corpus setting reads, and the cap."""
-    split_note = f"{1 - HELDOUT:.0%} to train, {HELDOUT:.0%} held out"
-    if not c.capped:
-        return (f"Corpus: {c.n_texts:,} generated documents, {c.n_tokens:,} tokens ({split_note}). "
-                f"At most {c.max_tokens:,} activations are kept per hook on {model_name}.")
-    return (f"Corpus capped at {c.max_tokens:,} activations per hook on {model_name} "
-            f"({MAX_FLOATS // 250_000} MB of float32): the SAE reads the first {c.n_texts:,} of "
-            f"{c.requested:,} generated documents ({split_note}), so corpus settings above about "
-            f"{int(c.n_texts * (1 - HELDOUT)):,} documents all read the same data.")
-
-
-def activations(lm, spec: str, hook_name: str, n_docs: int) -> tuple[ActivationSet, ActivationSet]:
-    """(train, heldout) activations at hook_name for a corpus setting of n_docs documents, from
-    the cache entry of the documents actually read (see corpus)."""
-    return read_activations(lm, spec, hook_name, corpus(lm, spec, n_docs).n_texts)
-
-
-@st.cache_resource(max_entries=2, show_spinner=False)
-def read_activations(_lm, spec: str, hook_name: str, n_texts: int
-                     ) -> tuple[ActivationSet, ActivationSet]:
-    """(train, heldout) activations at hook_name over the first n_texts generated documents.
-
-    A resource, not data: tens of megabytes that every rerun reads and nobody changes, so they are
-    shared rather than copied out of the cache each time."""
-    texts = corpus_texts(n_texts, seed=0)
-    data = collect_activations(_lm, texts, hook_name, max_tokens=max_tokens(_lm))
-    return split(data, 1 - HELDOUT)
-
-
-def answer_key(lm) -> pd.DataFrame:
-    """The known attributes, a few of their words, and how many are single tokens for lm."""
-    ids = attributes(lm, lm.spec)
-    return pd.DataFrame([{"attribute": name, "words": ", ".join(w.strip() for w in words[:6]) + ", ...",
-                          "tokens": len(ids[name])} for name, words in token_groups().items()])
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def attributes(_lm, spec: str) -> dict:
-    """The bundled world's known attributes as token ids of this model's tokenizer."""
-    return attribute_token_ids(_lm, token_groups())
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def splice_batch(_lm, spec: str, n: int = 48):
-    """Held-out documents for the spliced cross-entropy (tokens, lengths)."""
-    tokens, lengths = _lm.tokenize_batch(corpus_texts(n, seed=12345))
-    n_ctx = _lm.cfg.n_ctx
-    return tokens[:, :n_ctx], lengths.clamp(max=n_ctx)
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def vocab_strings(_lm, spec: str) -> list[str]:
-    """Every token id of the model as its text (" Mary"), for showing contexts."""
-    return _lm.to_str_tokens(list(range(_lm.cfg.d_vocab)))
+def is_default(exp: Experiment) -> bool:
+    c = exp.config
+    return (c.expansion, c.l1_coefficient, c.lr, c.steps, c.architecture, exp.n_docs) == (
+        DEFAULTS["expansion"], DEFAULTS["l1"], DEFAULTS["lr"], DEFAULTS["steps"], "relu", DEFAULT_DOCS)

@@ -13,10 +13,11 @@ import pandas as pd
 import streamlit as st
 
 from core.interp.sae.features import Context, features_for_token, logit_effects, top_contexts
+from core.models.hook_names import hook_label
 from ui.common.handoff import Direction, send_direction
 from ui.common.page import show_problem
 from ui.sae.charts import histogram_chart, logit_chart
-from ui.sae.controls import activations, vocab_strings
+from ui.sae.compute import activations, vocab_strings
 
 FEATURE_KEY, PICKED_KEY = "sae_feature", "sae_table_picked"
 
@@ -92,9 +93,8 @@ def _one_feature(lm, run, j: int, str_vocab) -> None:
         st.metric("Density", f"{r.stats.density[j]:.2%}", help="Share of held-out tokens it fires on")
         st.metric("Max activation", f"{r.stats.max_act[j]:.2f}")
         st.metric("Mean when active", f"{r.stats.mean_act[j]:.2f}")
-    _, heldout = activations(lm, lm.spec, sae.cfg.hook_name, run.n_docs)
-    contexts = top_contexts(r.features, j, heldout, vocab_strings(lm, lm.spec), k=10, before=8,
-                            after=2)
+    _, heldout = activations(lm, sae.cfg.hook_name, run.n_docs)
+    contexts = top_contexts(r.features, j, heldout, vocab_strings(lm), k=10, before=8, after=2)
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**Top-activating contexts** (shade = activation, underline = the token)")
@@ -112,7 +112,7 @@ def _one_feature(lm, run, j: int, str_vocab) -> None:
         st.altair_chart(logit_chart(pd.DataFrame(rows, columns=["token", "value", "side"])))
     if st.button("Send to the steering page", key="sae_send", icon=":material/send:"):
         send_direction(Direction(name=f"SAE feature {j}" + (f" ({label})" if label else "") +
-                                 f", {sae.cfg.hook_name}", model_spec=lm.spec,
+                                 f", {hook_label(sae.cfg.hook_name)}", model_spec=lm.spec,
                                  hook_name=sae.cfg.hook_name,
                                  vector=sae.W_dec[j].detach().numpy().copy(), source="sae"))
         st.success(f"Feature {j}'s decoder direction is waiting on the steering page.",
@@ -123,7 +123,7 @@ def _one_feature(lm, run, j: int, str_vocab) -> None:
 def feature_browser(lm, run) -> None:
     d_sae = run.sae.cfg.d_sae
 
-    vocab = vocab_strings(lm, lm.spec)
+    vocab = vocab_strings(lm)
 
     def str_vocab(i: int) -> str:
         return repr(vocab[int(i)])

@@ -52,6 +52,9 @@ def collect_activations(lm, texts: Sequence[str], hook_name: str, *, batch_size:
     max_tokens caps the rows kept (documents are whole, except the last one, which may be cut:
     its length then counts only the positions kept). progress: an optional
     callable(docs_done, n_docs). Runs on the thread count torch is set to (the app sets it once).
+
+    Documents are batched by length (shortest first), so a batch pads to about its own length
+    instead of the longest document's; the rows still come out in document order.
     """
     if not texts:
         raise ValueError("No texts to collect activations from.")
@@ -59,31 +62,34 @@ def collect_activations(lm, texts: Sequence[str], hook_name: str, *, batch_size:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}.")
     tokens, lengths = lm.tokenize_batch(list(texts))  # [n_docs, pos], [n_docs]
     tokens, lengths = tokens[:, : lm.cfg.n_ctx], lengths.clamp(max=lm.cfg.n_ctx)
-    stop = stop_layer(hook_name, lm.cfg.n_layers)
-    chunks, docs, poss = [], [], []
-    n_kept = 0
-    for start in range(0, len(texts), batch_size):
-        batch = tokens[start:start + batch_size]  # [batch, pos]
-        width = int(lengths[start:start + batch_size].max())
-        act = _read_hook(lm, batch[:, :width], hook_name, stop)  # [batch, pos, d_in]
-        if act.ndim != 3 or act.shape[:2] != batch[:, :width].shape:
-            raise ValueError(f"{hook_name} is not a [batch, pos, d] activation; pick another hook.")
-        pos = torch.arange(width)
-        keep = (pos[None, :] >= 1) & (pos[None, :] < lengths[start:start + batch_size, None])
-        d, p = keep.nonzero(as_tuple=True)  # rows of this batch to keep
-        chunks.append(act[d, p])
-        docs.append(d + start)
-        poss.append(p)
-        n_kept += len(d)
-        if progress is not None:
-            progress(min(start + batch_size, len(texts)), len(texts))
-        if max_tokens is not None and n_kept >= max_tokens:
-            break
-    acts, doc, pos = torch.cat(chunks), torch.cat(docs), torch.cat(poss)
-    if max_tokens is not None:
-        acts, doc, pos = acts[:max_tokens], doc[:max_tokens], pos[:max_tokens]
-    if len(doc) == 0:
+    n_docs = len(texts) if max_tokens is None else docs_within(lengths, max_tokens)
+    tokens, lengths = tokens[:n_docs], lengths[:n_docs]
+    rows = (lengths - 1).clamp(min=0)  # [n_docs] rows each document gives (BOS left out)
+    first = torch.cat([torch.zeros(1, dtype=torch.long), rows.cumsum(0)])  # [n_docs + 1] row offsets
+    if int(first[-1]) == 0:
         raise ValueError("The texts have no tokens after BOS to collect activations from.")
+    stop = stop_layer(hook_name, lm.cfg.n_layers)
+    acts = None
+    done = 0
+    for batch_docs in torch.argsort(lengths, stable=True).split(batch_size):
+        width = int(lengths[batch_docs].max())
+        batch = tokens[batch_docs, :width]  # [batch, pos]
+        act = _read_hook(lm, batch, hook_name, stop)  # [batch, pos, d_in]
+        if act.ndim != 3 or act.shape[:2] != batch.shape:
+            raise ValueError(f"{hook_name} is not a [batch, pos, d] activation; pick another hook.")
+        if acts is None:
+            acts = torch.empty(int(first[-1]), act.shape[2])  # [n, d_in]
+        pos = torch.arange(width)
+        keep = (pos[None, :] >= 1) & (pos[None, :] < lengths[batch_docs, None])  # [batch, pos]
+        d, p = keep.nonzero(as_tuple=True)
+        acts[first[batch_docs[d]] + p - 1] = act[d, p]  # each row to its place in document order
+        done += len(batch_docs)
+        if progress is not None:
+            progress(done, n_docs)
+    doc = torch.repeat_interleave(torch.arange(n_docs), rows)  # [n]
+    pos = torch.arange(len(doc)) - first[doc] + 1  # [n] position in its document (1 = after BOS)
+    if max_tokens is not None and len(doc) > max_tokens:
+        acts, doc, pos = acts[:max_tokens], doc[:max_tokens], pos[:max_tokens]
     n_docs = int(doc[-1]) + 1  # rows are in document order
     lengths = lengths[:n_docs].clone()
     lengths[-1] = int(pos[-1]) + 1  # the last document may have been cut by max_tokens

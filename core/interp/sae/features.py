@@ -13,11 +13,11 @@ Ground truth. The bundled world was written by us, so we know which tokens are c
 female names... For each such attribute, label every token 1 (in the group) or 0, and score each
 feature by AUROC: the probability that a random in-group token makes the feature fire harder than
 a random other token (ties count half). 1.0 is a perfect detector, 0.5 is chance. The attribute is
-"found" when its best feature reaches the threshold (0.9 by default). Precision (of the tokens the
-feature fires on, the share in the group) and recall (of the group's tokens, the share it fires
-on), read at the activation threshold with the best F1, say what kind of miss it is: a feature for
-only "red" has high precision and low recall for "colours"; a feature that fires weakly on
-everything has the opposite.
+"found" when its best feature reaches FOUND_AUROC (sae.verdict, the one place that says so).
+Precision (of the tokens the feature fires on, the share in the group) and recall (of the group's
+tokens, the share it fires on), read at the activation threshold with the best F1, say what kind of
+miss it is: a feature for only "red" has high precision and low recall for "colours"; a feature
+that fires weakly on everything has the opposite.
 """
 
 from __future__ import annotations
@@ -31,15 +31,31 @@ from scipy import sparse
 
 from core.interp.sae.data import ActivationSet
 from core.interp.sae.model import SAE
+from core.interp.sae.verdict import is_found
 
 PAPERS = (
-    "Bricken et al. (2023), *Towards Monosemanticity: Decomposing Language Models With Dictionary "
-    "Learning*, transformer-circuits.pub/2023/monosemantic-features (ReLU + L1 SAEs, resampling)",
-    "Cunningham et al. (2023), *Sparse Autoencoders Find Highly Interpretable Features in Language "
-    "Models*, arXiv:2309.08600",
-    "Gao et al. (2024), *Scaling and evaluating sparse autoencoders*, arXiv:2406.04093 (TopK)",
-    "SAELens (training, the names used here), sae_vis and Neuronpedia (feature dashboards)",
+    "Bricken et al. (2023), [*Towards Monosemanticity: Decomposing Language Models With Dictionary "
+    "Learning*](https://transformer-circuits.pub/2023/monosemantic-features/index.html): ReLU + L1 "
+    "SAEs, resampling dead features, feature dashboards.",
+    "Cunningham et al. (2023), [*Sparse Autoencoders Find Highly Interpretable Features in Language "
+    "Models*](https://arxiv.org/abs/2309.08600).",
+    "Conerly et al. (2024), [*Circuits Updates, April 2024: training SAEs*]"
+    "(https://transformer-circuits.pub/2024/april-update/index.html): the L1 penalty weighted by "
+    "decoder norms, short initial decoder rows, activations scaled to norm sqrt(d_in).",
+    "Gao et al. (2024), [*Scaling and evaluating sparse autoencoders*](https://arxiv.org/abs/2406.04093): "
+    "TopK SAEs.",
+    "[SAELens](https://github.com/decoderesearch/SAELens) (training; the parameter names and the "
+    "cfg.json + sae_weights.safetensors files used here), "
+    "[sae_vis](https://github.com/callummcdougall/sae_vis) and [Neuronpedia](https://www.neuronpedia.org) "
+    "(feature dashboards).",
 )
+MAX_ACTIVE = 25_000_000  # non-zero feature activations kept for the dashboards (200 MB as CSC)
+BYTES_PER_ACTIVE = 16  # float32 value + int32 index, twice at the peak (the CSR blocks and their CSC copy)
+CHUNK_FLOATS = 4_000_000  # encode at most this many [rows x d_sae] numbers at once (16 MB)
+
+
+class TooDenseError(ValueError):
+    """An SAE fires on so many features per token that its activations would not fit in memory."""
 
 
 @dataclass(frozen=True)
@@ -58,16 +74,48 @@ class FeatureActs:
         return self.matrix[:, feature].toarray().ravel()
 
 
+def chunk_rows(d_sae: int) -> int:
+    """Rows encoded at once, so that a dense [rows, d_sae] block stays under CHUNK_FLOATS numbers."""
+    return max(1, CHUNK_FLOATS // max(d_sae, 1))
+
+
 @torch.no_grad()
-def feature_acts(sae: SAE, acts: torch.Tensor, token_ids: torch.Tensor, chunk: int = 8192
-                 ) -> FeatureActs:
-    """Encode acts [n, d_in] in chunks and keep only the non-zero activations."""
+def feature_acts(sae: SAE, acts: torch.Tensor, token_ids: torch.Tensor, *, chunk: int | None = None,
+                 max_active: int = MAX_ACTIVE) -> FeatureActs:
+    """Encode acts [n, d_in] in chunks and keep only the non-zero activations.
+
+    Raises TooDenseError as soon as more than max_active activations are non-zero (an SAE that
+    fires on most of its features would otherwise fill the memory with a "sparse" matrix)."""
+    counter = ActiveCounter(sae.cfg.d_sae, len(acts), max_active)
     blocks = []
-    for start in range(0, len(acts), chunk):
-        f = sae.encode(acts[start:start + chunk].float())  # [chunk, d_sae]
+    step = chunk or chunk_rows(sae.cfg.d_sae)
+    for start in range(0, len(acts), step):
+        f = sae.encode(acts[start:start + step].float())  # [chunk, d_sae]
+        counter.add(f)
         blocks.append(sparse.csr_matrix(f.numpy()))
-    matrix = sparse.vstack(blocks).tocsc() if blocks else sparse.csc_matrix((0, sae.cfg.d_sae))
+    return stack(blocks, token_ids, sae.cfg.d_sae)
+
+
+def stack(blocks: list, token_ids: torch.Tensor, d_sae: int) -> FeatureActs:
+    """FeatureActs from CSR blocks of consecutive rows."""
+    matrix = sparse.vstack(blocks).tocsc() if blocks else sparse.csc_matrix((0, d_sae))
     return FeatureActs(matrix, token_ids.numpy())
+
+
+class ActiveCounter:
+    """Counts non-zero activations chunk by chunk; TooDenseError past max_active."""
+
+    def __init__(self, d_sae: int, n: int, max_active: int = MAX_ACTIVE):
+        self.d_sae, self.n, self.max_active, self.kept, self.rows = d_sae, n, max_active, 0, 0
+
+    def add(self, f: torch.Tensor) -> None:  # f [chunk, d_sae]
+        self.kept += int(torch.count_nonzero(f))
+        self.rows += len(f)
+        if self.kept > self.max_active:
+            raise TooDenseError(
+                f"This SAE is active on about {self.kept / self.rows:,.0f} of its {self.d_sae:,} features "
+                f"per token: too dense to analyse here (at most {self.max_active:,} non-zero "
+                f"activations over the {self.n:,} held-out tokens).")
 
 
 @dataclass(frozen=True)
@@ -129,8 +177,9 @@ def auroc(values: np.ndarray, labels: np.ndarray) -> float:
 
 
 def ground_truth_matches(F: FeatureActs, attributes: dict[str, np.ndarray], *,
-                         threshold: float = 0.9, n_candidates: int = 12) -> list[GroundTruthMatch]:
-    """For each attribute, the feature with the highest AUROC at telling its tokens apart.
+                         n_candidates: int = 12) -> list[GroundTruthMatch]:
+    """For each attribute, the feature with the highest AUROC at telling its tokens apart; found
+    when it reaches FOUND_AUROC (sae.verdict).
 
     Exact AUROC for every feature would sort n x d_sae numbers, so candidates are picked first by
     a cheap score (the AUROC of "fires or not", and the mean activation gap), then scored exactly.
@@ -155,8 +204,7 @@ def ground_truth_matches(F: FeatureActs, attributes: dict[str, np.ndarray], *,
         best = int(candidates[int(np.argmax(scores))])
         score = float(max(scores))
         precision, recall = best_f1(F.column(best), labels)
-        out.append(GroundTruthMatch(attribute, n_pos, best, score, precision, recall,
-                                    score >= threshold))
+        out.append(GroundTruthMatch(attribute, n_pos, best, score, precision, recall, is_found(score)))
     return out
 
 

@@ -27,47 +27,30 @@ can move between the two.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load, save, save_file
+from safetensors.torch import save
 from torch import nn
 
+from core.interp.sae.config import ARCHITECTURES, SAEConfig
 from core.interp.sae.file_format import (
+    CONFIG_FILE,
     PARAMETER_SHAPES,
-    check_tensors,
-    checked_config,
+    WEIGHTS_FILE,
+    SAEFile,
     config_metadata,
-    parse_json,
-    stored_config,
+    lens_config,
+    open_sae_bytes,
+    open_sae_folder,
+    zip_folder,
 )
+from core.interp.sae.safetensors_header import load_float32
 
-ARCHITECTURES = ("relu", "topk")
-WEIGHTS_FILE, CONFIG_FILE = "sae_weights.safetensors", "cfg.json"  # SAELens folder layout
-
-
-@dataclass(frozen=True)
-class SAEConfig:
-    """What an SAE is: its sizes, its sparsity rule, and where in which model it reads."""
-
-    d_in: int
-    d_sae: int
-    architecture: str = "relu"  # "relu" (ReLU + L1 penalty) or "topk"
-    k: int = 0  # active features per token, TopK only
-    hook_name: str = ""  # e.g. "blocks.1.hook_resid_post"
-    model_spec: str = ""  # lm.spec of the model it was trained on
-
-    def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, not {self.architecture!r}")
-        if self.architecture == "topk" and not 0 < self.k <= self.d_sae:
-            raise ValueError(f"TopK needs 0 < k <= d_sae, got k={self.k}, d_sae={self.d_sae}")
-
-    @property
-    def expansion(self) -> float:
-        return self.d_sae / self.d_in
+__all__ = ["ARCHITECTURES", "SAE", "SAEConfig", "perfect_sae", "sparsify"]
+UNIT_ROWS = 1e-3  # decoder rows within this of length 1 count as unit rows (files from elsewhere)
+ROUNDING = 1e-6  # rows this close to length 1 are unit rows up to float32 rounding: not folded again
 
 
 class SAE(nn.Module):
@@ -158,50 +141,72 @@ class SAE(nn.Module):
     def tensors(self) -> dict[str, torch.Tensor]:
         return {name: p.detach().contiguous().clone() for name, p in self.named_parameters()}
 
-    def save(self, folder: str | Path) -> Path:
-        """Write cfg.json and sae_weights.safetensors (the SAELens layout) into folder."""
+    def folder_files(self, notes: dict[str, str] | None = None) -> dict[str, bytes]:
+        """SAELens's two files: cfg.json and sae_weights.safetensors (whose header also holds the
+        lab's config and the notes, so the weights file alone still loads here). Note names start
+        with "lab_" (file_format.NOTE_PREFIX)."""
+        config = asdict(self.cfg)
+        return {CONFIG_FILE: json.dumps(lens_config(config, notes), indent=1).encode(),
+                WEIGHTS_FILE: save(self.tensors(), metadata={**(notes or {}), **config_metadata(config)})}
+
+    def save(self, folder: str | Path, notes: dict[str, str] | None = None) -> Path:
+        """Write the SAELens folder (cfg.json + sae_weights.safetensors); SAELens's
+        SAE.load_from_disk(folder) loads it."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        save_file(self.tensors(), folder / WEIGHTS_FILE, metadata=config_metadata(asdict(self.cfg)))
-        (folder / CONFIG_FILE).write_text(json.dumps(asdict(self.cfg), indent=1))
+        for name, data in self.folder_files(notes).items():
+            (folder / name).write_bytes(data)
         return folder
 
+    def to_zip(self, notes: dict[str, str] | None = None, folder_name: str = "sae") -> bytes:
+        """The SAELens folder as one .zip (what the page downloads; unzipped, SAELens loads it)."""
+        return zip_folder(folder_name, self.folder_files(notes))
+
     def to_bytes(self, notes: dict[str, str] | None = None) -> bytes:
-        """One self-describing .safetensors file: weights plus the config in its metadata, and any
-        `notes` (string -> string, e.g. the corpus it was measured on) beside it; see sae_file.read_notes."""
+        """The lab's single .safetensors file: weights plus the config in its metadata, and any
+        `notes` (string -> string) beside it; see file_format.read_notes."""
         return save(self.tensors(), metadata={**(notes or {}), **config_metadata(asdict(self.cfg))})
 
     @classmethod
     def load(cls, source: str | Path | bytes) -> SAE:
-        """From a folder written by save(), a .safetensors file, or the bytes of to_bytes().
+        """From a SAELens folder (or one SAE.save wrote), a .zip of one, a lab .safetensors file, or
+        the bytes of to_zip() / to_bytes().
 
         Anything wrong with the file (it may come from an upload) raises ValueError with a message
-        for the learner. The config's types and sizes are checked, then compared with the shapes
-        of the stored tensors, before the SAE is built: a config claiming a huge d_sae costs nothing.
+        for the learner. The header, the config, the shapes and the sizes are checked before the SAE
+        is built (file_format): a config claiming a huge d_sae costs nothing.
         """
         if isinstance(source, bytes | bytearray):
-            raw, meta = bytes(source), None
-        else:
-            path = Path(source)
-            try:
-                if path.is_dir():
-                    raw = (path / WEIGHTS_FILE).read_bytes()
-                    meta = parse_json((path / CONFIG_FILE).read_text(), "its cfg.json")
-                else:
-                    raw, meta = path.read_bytes(), None
-            except OSError as err:
-                raise ValueError(f"Could not read the SAE from {path}: {err}") from err
-        meta = meta if meta is not None else stored_config(raw)
-        if meta is None:
-            raise ValueError("Not an SAE file from this lab: its config is missing.")
-        cfg = SAEConfig(**checked_config(meta))  # SAEConfig checks the architecture and k
+            return cls.from_file(open_sae_bytes(bytes(source)))
+        path = Path(source)
+        if path.is_dir():
+            return cls.from_file(open_sae_folder(path))
         try:
-            tensors = load(raw)
-        except (SafetensorError, ValueError, TypeError, KeyError, RuntimeError, OverflowError) as err:
-            raise ValueError(f"Not a readable safetensors file: {err}") from err
-        check_tensors(asdict(cfg), tensors)
-        sae = cls(cfg)  # safe now: its weights are no bigger than the file's
-        sae.load_state_dict({n: tensors[n] for n in PARAMETER_SHAPES})
+            raw = path.read_bytes()
+        except OSError as err:
+            raise ValueError(f"Could not read the SAE from {path}: {err.strerror or err}.") from err
+        return cls.from_file(open_sae_bytes(raw))
+
+    @classmethod
+    def from_file(cls, file: SAEFile) -> SAE:
+        """Build the SAE of a checked file: weights as float32 (finite), SAELens's options rewritten
+        into this lab's form (file_format's docstring), decoder rows folded to unit length."""
+        w = {name: load_float32(file.header, name) for name in PARAMETER_SHAPES}
+        off_unit = float((w["W_dec"].norm(dim=1) - 1).abs().max()) if file.config.d_sae else 0.0
+        if file.unit_rows_required:
+            norms = w["W_dec"].norm(dim=1)  # [d_sae]
+            if off_unit > UNIT_ROWS:
+                raise ValueError(
+                    "This TopK SAE picks features by pre-activation alone (rescale_acts_by_decoder_norm "
+                    f"false) but its decoder rows are not unit length (from {float(norms.min()):.3g} to "
+                    f"{float(norms.max()):.3g}), so this lab would pick other features. Fold the decoder "
+                    "norms in SAELens (fold_W_dec_norm) and save it again.")
+        if not file.b_dec_in_encoder:  # the encoder read x: (x - b_dec) @ W_enc + b_enc' is the same
+            w["b_enc"] = w["b_enc"] + w["b_dec"] @ w["W_enc"]
+        sae = cls(file.config)  # safe now: its weights are no bigger than the file's
+        sae.load_state_dict(w)
+        if file.fold_decoder_norms and off_unit > ROUNDING:  # rows already unit length stay untouched
+            sae.fold_W_dec_norm()
         return sae.eval()
 
 

@@ -33,27 +33,44 @@ class SpliceLosses:
         return float("nan") if abs(gap) < 1e-9 else (self.zero - self.spliced) / gap
 
 
-@torch.no_grad()
+def real_tokens(tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """[batch, pos] True at the real (not padding) tokens of right-padded tokens."""
+    return torch.arange(tokens.shape[1])[None, :] < lengths[:, None]
+
+
+class SpliceEvaluator:
+    """Spliced losses of many SAEs at one hook on one batch: the clean and zero-ablated losses do
+    not depend on the SAE, so they are computed once (or passed in as `baseline`), and each SAE
+    costs one forward pass."""
+
+    def __init__(self, lm, hook_name: str, tokens: torch.Tensor, lengths: torch.Tensor, *,
+                 baseline: tuple[float, float] | None = None):
+        self.lm, self.hook_name, self.tokens = lm, hook_name, tokens  # tokens [batch, pos]
+        self.mask = real_tokens(tokens, lengths)
+        self.clean, self.zero = baseline if baseline is not None else self.baseline()
+
+    @torch.no_grad()
+    def baseline(self) -> tuple[float, float]:
+        """(clean, zero-ablated) cross-entropy: nothing changed, and zeros at the hook (BOS kept)."""
+        def zero(act, point):
+            out = torch.zeros_like(act)
+            if point.pos_offset == 0:
+                out[:, 0] = act[:, 0]
+            return out
+
+        clean = float(self.lm.loss(self.tokens, mask=self.mask))
+        with self.lm.hooks([(self.hook_name, zero)]):
+            zeroed = float(self.lm.loss(self.tokens, mask=self.mask))
+        return clean, zeroed
+
+    @torch.no_grad()
+    def __call__(self, sae: SAE) -> SpliceLosses:
+        with self.lm.hooks([(self.hook_name, sae.splice_hook())]):
+            spliced = float(self.lm.loss(self.tokens, mask=self.mask))
+        return SpliceLosses(self.clean, spliced, self.zero)
+
+
 def splice_losses(lm, sae: SAE, tokens: torch.Tensor, lengths: torch.Tensor) -> SpliceLosses:
     """Cross-entropy on tokens [batch, pos] (right-padded to lengths): clean, with sae's
     reconstruction at sae.cfg.hook_name, and with zeros there (BOS left alone in both)."""
-    targets = tokens[:, 1:]  # [batch, pos - 1]
-    mask = torch.arange(1, tokens.shape[1])[None, :] < lengths[:, None]
-
-    def ce(logits: torch.Tensor) -> float:
-        nll = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(),
-                                                targets.flatten(), reduction="none")
-        return float((nll * mask.flatten()).sum() / mask.sum())
-
-    def zero(act, point):
-        out = torch.zeros_like(act)
-        if point.pos_offset == 0:
-            out[:, 0] = act[:, 0]
-        return out
-
-    clean = ce(lm(tokens))
-    with lm.hooks([(sae.cfg.hook_name, sae.splice_hook())]):
-        spliced = ce(lm(tokens))
-    with lm.hooks([(sae.cfg.hook_name, zero)]):
-        zeroed = ce(lm(tokens))
-    return SpliceLosses(clean, spliced, zeroed)
+    return SpliceEvaluator(lm, sae.cfg.hook_name, tokens, lengths)(sae)
