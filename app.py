@@ -6,6 +6,7 @@ from ui.common.glossary import glossary_popover
 from ui.common.page import page_footer
 from ui.common.predict import predict_switch
 from ui.common.registry import HOME_SCRIPT, ROOT, SECTIONS, topic_at, topics_in
+from ui.common.runtime import freeze_long_lived
 from ui.common.sidebar import render_sidebar
 from ui.common.url_state import begin as check_link_values
 
@@ -30,6 +31,7 @@ if topic is None or topic.uses_model:
 predict_switch()
 glossary_popover()
 page.run()
+freeze_long_lived()  # once per process: Streamlit's collection after each run skips the imports
 if topic is not None:
     page_footer(topic.url_path, topic.uses_model)
 link_values.finish()

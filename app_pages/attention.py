@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.interp.attention import head_scores
+from core.interp.attention import head_scores, verdicts
 from core.interp.attention import patterns as attention_lesson
 from core.interp.attention import weight_circuits as circuits
 from core.notebook.questions.attention import PREVIOUS_TOKEN_HEAD
@@ -39,10 +39,10 @@ layer, head, weighted = attention_views.controls(lm, default=induction[:2])
 step = predict_first(PREVIOUS_TOKEN_HEAD, key="attn_predict", context=lm.spec, page="attention",
                      model=lm.spec, cfg=lm.cfg)
 if prompt is not None and step.ready:
-    step.reveal(compute.score_tables(lm, lm.spec))
+    scores = compute.score_tables(lm)
+    step.reveal(scores)
     tokens = tuple(int(t) for t in prompt.tokens[0])
-    run = compute.attention_run(lm, lm.spec, tokens)
-    scores = compute.score_tables(lm, lm.spec)
+    run = compute.attention_run(lm, tokens)
     kinds = attention_lesson.head_types(scores)
     st.caption(f"{run.n_pos} tokens (the first is the beginning-of-text token the model always gets); "
                f"{lm.cfg.n_layers} layers x {lm.cfg.n_heads} heads"
@@ -71,11 +71,13 @@ if prompt is not None and step.ready:
     attention_heads.what_to_notice(lm, run, scores, listed, verdict=not circuit.open)
 
 how_it_is_computed(
-    attention_lesson, head_scores, circuits,
+    attention_lesson, head_scores, circuits, verdicts,
     papers=(
-        "Vaswani et al. (2017), *Attention is all you need*: scaled dot-product attention.",
-        "Kobayashi, Kuribayashi, Yokoi and Inui (2020), *Attention is not only a weight: analyzing "
-        "transformers with vector norms*, EMNLP: value-weighted attention.",
+        "Vaswani et al. (2017), [*Attention is all you need*](https://arxiv.org/abs/1706.03762): scaled "
+        "dot-product attention.",
+        "Kobayashi, Kuribayashi, Yokoi and Inui (2020), [*Attention is not only a weight: analyzing "
+        "transformers with vector norms*](https://arxiv.org/abs/2004.10102), EMNLP: value-weighted "
+        "attention.",
         "Elhage et al. (2021), [*A mathematical framework for transformer circuits*]"
         "(https://transformer-circuits.pub/2021/framework/index.html): QK and OV circuits, the "
         "eigenvalue copying score.",

@@ -3,14 +3,24 @@
 import streamlit as st
 
 from core.bundled import train
+from core.bundled.evaluate import HEAD_THRESHOLD
 from core.models import BUNDLED
+from core.notebook.questions.bundled_model import LIMITS, WORST_LIMIT, can_ask, example, floors_words
 from core.world import corpus, grammar
 from core.world.datasets import token_groups
 from ui.attention.charts import layer_head_heatmap
 from ui.bundled_model.compute import model_card, report
 from ui.bundled_model.frames import floors_table, head_score_frame, limits_table
+from ui.bundled_model.views import heads_caption
 from ui.common.models import load_cached, prompt_box
-from ui.common.page import continuation_markdown, how_it_is_computed, page_header, show_problem
+from ui.common.page import (
+    continuation_markdown,
+    escape_markdown,
+    how_it_is_computed,
+    page_header,
+    show_problem,
+)
+from ui.common.predict import predict_first
 
 page_header(
     "The bundled model",
@@ -54,14 +64,14 @@ else:
     st.markdown(f"Measured on fresh samples (seed {rep['eval_seed']}); the numbers {verdict}. "
                 "The tests re-check these floors on other samples.")
     st.dataframe(floors_table(rep), hide_index=True, width="stretch")
-    st.markdown("**Heads found.** Each cell is a head's score on repeated random tokens; outlined "
-                "heads score at least 0.5 and are the ones the report lists.")
-    st.altair_chart(layer_head_heatmap(head_score_frame(rep), value="score", title="score",
-                                       domain=[0, 1], facet="kind", columns=3))
+    st.markdown(heads_caption(rep, HEAD_THRESHOLD))
+    st.altair_chart(layer_head_heatmap(head_score_frame(rep, HEAD_THRESHOLD), value="score", title="score",
+                                       domain=[0, 1], facet="kind", columns=3), key="bm_heads_chart")
     listed = [f"**{kind.replace('_', ' ')}**: " + ", ".join(f"{h['head']} ({h['score']:.2f})"
                                                               for h in heads)
               for kind, heads in rep["heads"].items() if heads]
-    st.markdown(" · ".join(listed) or "No head scores 0.5 or more.")
+    st.markdown("The report lists: " + " · ".join(listed) if listed
+                else f"The report lists no head scoring {HEAD_THRESHOLD:g} or more.")
 
 st.subheader("Try it")
 prompt = prompt_box(lm, key="bm_prompt",
@@ -76,7 +86,17 @@ if prompt is not None:
     st.markdown(continuation_markdown(lm.to_string(prompt.tokens[0, 1:]), out.new_text))
 
 st.subheader("Limits")
-if rep is not None and rep.get("limits"):
+if can_ask(rep):
+    st.markdown(f"{len(LIMITS)} tests outside the grammar, one prompt of each:\n"
+                + "\n".join(f"- **{label}**: {escape_markdown(example(label))}" for label in LIMITS))
+    step = predict_first(WORST_LIMIT, key="bm_predict", context="bundled", page="bundled-model",
+                         model=BUNDLED, fields={"floors": floors_words(rep)})
+    if step.ready:
+        step.reveal(rep)
+        st.markdown("Measured outside the grammar (no floor; this is where the model breaks):")
+        st.dataframe(limits_table(rep, {name: label for label, name in LIMITS.items()}), hide_index=True,
+                     width="stretch")
+elif rep is not None and rep.get("limits"):
     st.markdown("Measured outside the grammar (no floor; this is where the model breaks):")
     st.dataframe(limits_table(rep), hide_index=True, width="stretch")
 card = model_card()
@@ -84,6 +104,8 @@ if card:
     with st.expander("Model card", expanded=False):
         st.markdown(card)
 how_it_is_computed(grammar, train, papers=(
-    "Wang et al. 2022, Interpretability in the Wild (indirect-object identification)",
-    "Olsson et al. 2022, In-context Learning and Induction Heads",
+    "Wang et al. (2022), [*Interpretability in the Wild: a Circuit for Indirect Object Identification in "
+    "GPT-2 small*](https://arxiv.org/abs/2211.00593)",
+    "Olsson et al. (2022), [*In-context Learning and Induction Heads*]"
+    "(https://transformer-circuits.pub/2022/in-context-learning-and-induction-heads/index.html)",
 ))

@@ -53,6 +53,7 @@ def _redraw_times(text: str) -> dict[str, float]:
     for view in VIEWS:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
         at.query_params.update({"attn_view": view, "attn_prompt": text})
+        at.session_state["predict_first"] = False  # the result at once, as after a locked prediction
         at.run()
         at.switch_page("app_pages/attention.py")
         at.run()  # warms every cache this view uses

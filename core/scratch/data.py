@@ -7,7 +7,10 @@
 - **Circles**: a disc inside a ring; the boundary must close on itself.
 - **Spirals**: two interleaved spirals, the hardest: the boundary winds around the centre.
 - **Your own**: a CSV with columns x, y and label; the label takes exactly two values. Coordinates
-  are rescaled to [-1, 1] (the network learns badly from inputs in the thousands).
+  are rescaled to [-1, 1] (the network learns badly from inputs in the thousands). The rescaling is
+  computed from halves, (x - centre) / half-range with centre = lo/2 + hi/2 and half-range =
+  hi/2 - lo/2, so even coordinates near the largest float (1e308) rescale without overflowing; a
+  file whose rescaled coordinates would still not be finite is refused, never silently zeroed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import numpy as np
 
 DATASETS = ("xor", "noisy_xor", "circles", "spirals")
 MAX_ROWS = 10_000
+MAX_BYTES = 2_000_000  # 10,000 rows of three ordinary cells need well under 1 MB
+MAX_CELL_CHARS = 100  # a number or a class name; anything longer is not a coordinate or a label
 REQUIRED_COLUMNS = ("x", "y", "label")
 
 
@@ -89,16 +94,66 @@ def _sort_labels(labels: set[str]) -> list[str]:
     return sorted(labels)
 
 
+def _rows(text: str) -> list[list[str]]:
+    """The CSV's non-empty rows; CSVError for a cell over MAX_CELL_CHARS or a line csv cannot parse."""
+    reader = csv.reader(io.StringIO(text))
+    rows, n_rows = [], 0
+    try:
+        for row in reader:
+            long = next((cell for cell in row if len(cell) > MAX_CELL_CHARS), None)
+            if long is not None:
+                raise CSVError(f"Line {reader.line_num} has a cell of {len(long):,} characters; a cell "
+                               f"holds a number or a class name, at most {MAX_CELL_CHARS} characters.")
+            if any(cell.strip() for cell in row):
+                n_rows += 1
+                if n_rows <= MAX_ROWS + 1:  # the header and MAX_ROWS rows are kept; the rest only counted
+                    rows.append(row)
+    except csv.Error as err:  # e.g. a field over the csv module's own limit (131,072 characters)
+        raise CSVError(f"Line {reader.line_num} cannot be read as CSV ({err}). A cell holds a number or a "
+                       f"class name, at most {MAX_CELL_CHARS} characters.") from err
+    if n_rows > MAX_ROWS + 1:
+        raise CSVError(f"Too many rows: {n_rows - 1:,} data rows; the limit is {MAX_ROWS:,}.")
+    return rows
+
+
+def rescale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X [n, 2] -> (X rescaled to [-1, 1] per column, column minima, column maxima).
+
+    Computed from halves so that no intermediate overflows; CSVError if the result is not finite."""
+    low, high = X.min(axis=0), X.max(axis=0)
+    centre = low / 2 + high / 2
+    half = high / 2 - low / 2
+    half = np.where(half > 0, half, 1.0)  # a constant column stays at 0
+    with np.errstate(all="ignore"):
+        scaled = (X - centre) / half
+    check_rescaled(scaled)
+    return scaled, low, high
+
+
+def check_rescaled(scaled: np.ndarray) -> None:
+    """CSVError unless every rescaled coordinate is finite and within [-1, 1] (up to rounding)."""
+    if not np.isfinite(scaled).all() or np.abs(scaled).max(initial=0.0) > 1 + 1e-9:
+        raise CSVError("The coordinates cannot be rescaled to [-1, 1]: they are too large or too close to "
+                       "each other for 64-bit floats. Divide them by a common factor and upload again.")
+
+
 def read_csv(data: bytes | str) -> Dataset:
     """Validate and load a CSV of x, y, label. Raises CSVError naming the problem:
-    missing columns, non-numeric coordinates, a label that is not two classes, too many rows."""
+    too big, a cell too long, missing columns, non-numeric coordinates, a label that is not two
+    classes, too many rows, coordinates that cannot be rescaled."""
+    size = len(data.encode("utf-8") if isinstance(data, str) else data)
+    if size > MAX_BYTES:
+        raise CSVError(f"The file is {size / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB "
+                       f"({MAX_ROWS:,} rows of x, y and label).")
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError as err:
             raise CSVError("The file is not text (UTF-8): is it really a CSV?") from err
-    rows = list(csv.reader(io.StringIO(data)))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if "\x00" in data:
+        raise CSVError("The file contains NUL characters, so it is not a plain-text CSV (UTF-16, or a binary "
+                       "file?). Save it as CSV in UTF-8 and upload again.")
+    rows = _rows(data)
     if not rows:
         raise CSVError("The file is empty: it needs a header row x, y, label and at least two rows of data.")
     header = [cell.strip().lower() for cell in rows[0]]
@@ -133,12 +188,10 @@ def read_csv(data: bytes | str) -> Dataset:
         what = "only one class" if len(classes) == 1 else f"{len(classes)} classes"
         raise CSVError(f"Column label has {what} ({listed}); it needs exactly two, because this "
                        f"network has one output unit that separates two classes.")
-    X = np.array(coords, dtype=float).T  # [n, 2]
+    X, low, high = rescale(np.array(coords, dtype=float).T)  # [n, 2]
     y = np.array([classes.index(s) for s in cells["label"]], dtype=float)  # [n]
-    low, high = X.min(axis=0), X.max(axis=0)
-    half = np.where(high > low, (high - low) / 2, 1.0)
-    X = (X - (high + low) / 2) / half
-    ranges = ", ".join(f"{c} [{lo:.4g}, {hi:.4g}]" for c, lo, hi in zip("xy", low, high, strict=True))
+    ranges = ", ".join(f"{c} [{lo:.4g}, {hi:.4g}]" + (" (constant: kept at 0)" if lo == hi else "")
+                       for c, lo, hi in zip("xy", low, high, strict=True))
     note = (f"{len(body):,} points; {ranges} rescaled to [-1, 1]; "
             f"class 0 = {classes[0]}, class 1 = {classes[1]}.")
     return Dataset("csv", X, y, (classes[0], classes[1]), note)

@@ -43,6 +43,7 @@ import numpy as np
 ACTIVATIONS = ("tanh", "sigmoid", "relu")
 LOSSES = ("bce", "mse")
 INITS = ("xavier", "he", "small", "zero")
+MAX_LAYERS, MAX_UNITS = 3, 16  # the largest network the page trains: 3 hidden layers of 16 units
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:

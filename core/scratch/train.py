@@ -5,6 +5,10 @@ the exact gradient of the mean loss; mini-batch training shuffles the data and t
 batch of `batch_size` examples, on a noisy estimate of that gradient (cheaper per step, and the noise
 can shake a network off a plateau).
 
+A page that must stay responsive gives every run a step budget (`MAX_STEPS` optimiser steps):
+small batches make many steps per epoch, so `fit_to_budget` trains fewer epochs than asked and says
+so; the diagnosis then knows the run was cut, and does not advise the epochs the budget prevented.
+
 The loop records the loss after every epoch, and a snapshot of every weight at about
 `n_snapshots` evenly spaced epochs, so any moment of training can be replayed: the decision
 boundary, each unit, the weights' trajectories. It stops at the first sign of divergence and keeps
@@ -14,17 +18,20 @@ weights, the shuffling) comes from `seed`: the same config always gives the same
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.scratch.diagnose import SOLVED_ACCURACY, Diagnosis, diagnose
+from core.scratch.diagnose import SOLVED_ACCURACY, Budget, Diagnosis, diagnose
 from core.scratch.mlp import (
     ACTIVATIONS,
     INITS,
     LOSSES,
+    MAX_LAYERS,
+    MAX_UNITS,
     Architecture,
     accuracy,
     forward,
@@ -36,6 +43,7 @@ from core.scratch.optim import OPTIMIZERS, Optimizer, OptimizerConfig
 
 MAX_WEIGHT = 1e4  # a weight beyond this counts as diverged
 LOSS_BLOWUP = 10.0  # a loss over this many times the starting loss (+1) counts as diverged
+MAX_STEPS = 30_000  # optimiser steps per run; beyond this a run trains fewer epochs (fit_to_budget)
 
 
 @dataclass(frozen=True)
@@ -50,19 +58,44 @@ class TrainConfig:
     batch_size: int = 0  # 0 (or >= the number of points) means full batch
     seed: int = 0
     n_snapshots: int = 100
+    epochs_requested: int | None = None  # what was asked for, when a step budget cut it to `epochs`
+    max_steps: int = MAX_STEPS  # the step budget that did the cutting
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.hidden) <= 3 or not all(1 <= h <= 16 for h in self.hidden):
-            raise ValueError(f"hidden must be 1 to 3 layers of 1 to 16 units, got {self.hidden}")
+        if not 1 <= len(self.hidden) <= MAX_LAYERS or not all(1 <= h <= MAX_UNITS for h in self.hidden):
+            raise ValueError(f"hidden must be 1 to {MAX_LAYERS} layers of 1 to {MAX_UNITS} units, "
+                             f"got {self.hidden}")
         for value, allowed in ((self.activation, ACTIVATIONS), (self.loss, LOSSES), (self.init, INITS),
                                (self.optimizer, OPTIMIZERS)):
             if value not in allowed:
                 raise ValueError(f"{value!r} is not one of {allowed}")
         if not self.lr > 0 or self.epochs < 1 or self.batch_size < 0 or self.n_snapshots < 1:
             raise ValueError("lr must be positive, epochs and n_snapshots at least 1, batch_size at least 0")
+        if not math.isfinite(self.lr):
+            raise ValueError(f"lr must be finite, got {self.lr}")
+        if self.epochs_requested is not None and self.epochs_requested < self.epochs:
+            raise ValueError("epochs_requested cannot be below the epochs trained")
+
+    def steps_per_epoch(self, n_points: int) -> int:
+        full = self.batch_size == 0 or self.batch_size >= n_points
+        return 1 if full else math.ceil(n_points / self.batch_size)
+
+    def budget(self, n_points: int) -> Budget:
+        return Budget(self.epochs_requested or self.epochs, self.epochs, self.steps_per_epoch(n_points),
+                      self.max_steps)
 
     def architecture(self, n_inputs: int = 2) -> Architecture:
         return Architecture((n_inputs, *self.hidden, 1), self.activation, self.loss)
+
+
+def fit_to_budget(cfg: TrainConfig, n_points: int) -> TrainConfig:
+    """cfg with its epochs cut so that epochs x steps per epoch stays within cfg.max_steps (the
+    epochs asked for are kept in epochs_requested); cfg itself when it fits."""
+    per_epoch = cfg.steps_per_epoch(n_points)
+    if cfg.epochs * per_epoch <= cfg.max_steps:
+        return cfg
+    return dataclasses.replace(cfg, epochs=max(1, cfg.max_steps // per_epoch),
+                               epochs_requested=cfg.epochs_requested or cfg.epochs)
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,7 +195,7 @@ def train(cfg: TrainConfig, X: np.ndarray, y: np.ndarray) -> TrainResult:
     reached = np.flatnonzero(accs >= SOLVED_ACCURACY)
     solved_at = int(np.array(snap_epochs)[reached[0]]) if len(reached) else None
     diagnosis = diagnose(arch, snapshots[-1], X, y, losses, float(accs[-1]), diverged_at, why, cfg.lr,
-                         solved_at)
+                         solved_at, theta_start=snapshots[0], budget=cfg.budget(n))
     for array in (losses, snapshots, accs):
         array.flags.writeable = False
     return TrainResult(cfg, arch, losses, np.array(snap_epochs), snapshots, accs, diverged_at, diagnosis,

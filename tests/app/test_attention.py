@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
@@ -10,6 +11,7 @@ from tests.app.helpers import open_page, texts
 from ui.attention.views import VIEWS
 
 PAGE = "app_pages/attention.py"
+
 
 
 def head_line(at) -> str:
@@ -82,3 +84,57 @@ def test_bundled_model_shows_the_ground_truth_and_the_copying_verdict():
     assert "raw embedding row" in texts(at)
     raw = next(m.value for m in at.markdown if "The heads that the evaluation report lists" in m.value)
     assert raw != verdict  # the copying scores depend on what E is
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_a_prediction_is_locked_then_graded_against_the_head_scores():
+    at = open_page(PAGE, predict=True)
+    assert "Which head is the strongest previous-token head" in texts(at)
+    assert not any(m.value.startswith("Head **") for m in at.markdown)  # the result waits
+    at.selectbox(key="attn_predict_answer").set_value((2, 0))
+    at.text_input(key="attn_predict_why").input("it looks one back")
+    _button(at, "Lock my prediction").click().run()
+    assert not at.exception
+    shown = texts(at).replace("\\", "")
+    assert "**You predicted:** head 2.0 (70% sure)" in shown and "it looks one back" in shown
+    assert re.search(r"\*\*Measured:\*\* head 2\.0 is the strongest previous-token head \(0\.\d\d\)", shown)
+    assert ":material/check: right" in shown
+    assert any(m.value.startswith("Head **") for m in at.markdown)  # now the result is shown
+
+
+@pytest.mark.parametrize(("layer", "head"), [(0, 0), (2, 0), (0, 3), (3, 2)])
+def test_a_link_restores_layer_and_head_including_zeros(layer, head):
+    at = open_page(PAGE, query={"attn_layer": str(layer), "attn_head": str(head),
+                                "attn_value_weighted": "true", "attn_view": "One head"})
+    assert (at.selectbox(key="attn_layer").value, at.selectbox(key="attn_head").value) == (layer, head)
+    assert at.toggle(key="attn_value_weighted").value is True
+    assert head_line(at).startswith(f"Head **{layer}.{head}**")
+
+
+def test_the_declared_default_head_stays_the_same_on_every_run():
+    """Streamlit leaves a bound value out of the URL when it equals the widget's default. The default
+    must not change after the first run (it used to fall to 0.0, so head 0 and layer 0 never reached
+    the URL, and a link to 2.0 opened 2.2)."""
+    at = open_page(PAGE)
+    def defaults():
+        return at.selectbox(key="attn_layer").proto.default, at.selectbox(key="attn_head").proto.default
+
+    assert defaults() == (3, 2)  # the report's strongest induction head, the first-visit view
+    at.selectbox(key="attn_layer").set_value(0).run()
+    at.selectbox(key="attn_head").set_value(0).run()
+    assert defaults() == (3, 2)
+    assert head_line(at).startswith("Head **0.0**")
+
+
+def test_random_url_values_never_raise():
+    rng = random.Random(19)
+    junk = ["", "-1", "999", "nan", "1e309", "0x10", "2.0", "🦄", "\x00", "a" * 300, "One head", "true"]
+    for _ in range(4):
+        query = {k: rng.choice(junk) for k in ("attn_layer", "attn_head", "attn_value_weighted", "attn_view",
+                                                "attn_query", "attn_ov_mode")}
+        at = open_page(PAGE, query=query)
+        assert not at.exception, query
+        assert at.selectbox(key="attn_layer").value in range(4)

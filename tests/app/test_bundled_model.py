@@ -1,3 +1,7 @@
+import random
+
+import pyarrow as pa
+
 from tests.app.helpers import open_page, texts
 
 
@@ -38,3 +42,57 @@ def test_unknown_words_are_named_in_a_warning():
 def test_an_over_long_prompt_is_truncated_with_a_note():
     at = _with_prompt(" ".join(["Mary went to the park ."] * 40))
     assert "cut to the model's context window of 128 tokens" in texts(at)
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_the_limits_wait_for_a_prediction_that_is_then_graded_on_the_report():
+    at = open_page("app_pages/bundled_model.py", predict=True)
+    assert "which of these will it get right least often" in texts(at)
+    assert not any("accuracy" in d.value.columns for d in at.dataframe)  # the limits table waits
+    at.radio(key="bm_predict_answer").set_value("Words it never saw")
+    _button(at, "Lock my prediction").click().run()
+    assert not at.exception
+    shown = texts(at).replace("\\", "")
+    assert "**You predicted:** Words it never saw" in shown
+    assert "words it never saw is worst, 4% right" in shown and ":material/check: right" in shown
+    limits = next(d.value for d in at.dataframe if "accuracy" in d.value.columns)
+    assert "4.0%" in limits.to_string()
+
+
+def test_the_heads_chart_outlines_what_its_caption_says():
+    at = open_page("app_pages/bundled_model.py")
+    frames = [pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas() if c.proto.data.data else None
+              for c in at.get("vega_lite_chart")]
+    frames += [pa.ipc.open_stream(d.data.data).read_all().to_pandas()
+               for c in at.get("vega_lite_chart") for d in c.proto.datasets]
+    frame = next(f for f in frames if f is not None and "marked" in f.columns)
+    assert (frame["marked"] == (frame["score"] >= 0.5)).all()
+    n = int(frame["marked"].sum())
+    assert f"the {n} outlined cells score at least 0.5 in their panel" in texts(at)
+
+
+def test_a_link_restores_every_control_including_zeros():
+    query = {"bm_family": "arithmetic", "bm_seed": "0", "bm_temp": "0.0", "bm_new": "7", "bm_gen_seed": "3",
+             "bm_prompt": "Mary went to the park"}
+    at = open_page("app_pages/bundled_model.py", query=query)
+    assert at.selectbox(key="bm_family").value == "arithmetic"
+    assert at.number_input(key="bm_seed").value == 0 and at.number_input(key="bm_gen_seed").value == 3
+    assert at.slider(key="bm_temp").value == 0.0 and at.slider(key="bm_new").value == 7
+    assert at.text_area(key="bm_prompt").value == "Mary went to the park"
+    query.update(bm_seed="5", bm_temp="1.3", bm_family="ioi")
+    at = open_page("app_pages/bundled_model.py", query=query)
+    assert (at.number_input(key="bm_seed").value, at.slider(key="bm_temp").value) == (5, 1.3)
+    assert at.selectbox(key="bm_family").value == "ioi"
+
+
+def test_random_url_values_never_raise():
+    rng = random.Random(7)
+    junk = ["", "-1", "99999", "nan", "inf", "1e309", "🦄", "\x00", "x" * 300, "arithmetic", "0.5"]
+    for _ in range(4):
+        query = {k: rng.choice(junk) for k in ("bm_family", "bm_seed", "bm_temp", "bm_new", "bm_gen_seed",
+                                                "bm_prompt")}
+        at = open_page("app_pages/bundled_model.py", query=query)
+        assert not at.exception, query

@@ -72,3 +72,49 @@ def test_bundled_tokenizer_through_the_hooked_model(lm):
     assert lm.unknown_words("Mary likes zebras") == ["likes", "zebras"]
     gen = lm.generate("The capital of France is", max_new_tokens=1, temperature=0)
     assert gen.new_text == " Paris"
+
+
+# -- the page's heads chart: the outline rule and its caption are one rule ---------------------------
+def _rep(scores: dict, heads: dict) -> dict:
+    return {"head_scores": scores, "heads": heads}
+
+
+def test_outlined_cells_are_exactly_those_at_or_above_the_threshold():
+    from core.bundled.evaluate import HEAD_THRESHOLD
+    from core.bundled.report import load_report
+    from ui.bundled_model.frames import head_score_frame
+
+    rep = load_report(BUNDLED_DIR)
+    frame = head_score_frame(rep, HEAD_THRESHOLD)
+    assert (frame["marked"] == (frame["score"] >= HEAD_THRESHOLD)).all()
+    local = frame[frame["kind"] == "local window"]
+    assert local[local["score"] > 0.6]["marked"].all()  # the audit's 0.96, 0.71, 0.70, 0.68 are outlined
+    assert frame["marked"].any() and not frame["marked"].all()
+
+
+def test_the_caption_counts_the_outlined_cells_and_checks_the_listing_both_ways():
+    from ui.bundled_model.views import heads_caption
+
+    scores = {"induction": [[0.1, 0.9], [0.5, 0.2]], "local_window": [[0.7, 0.1], [0.2, 0.3]]}
+    agree = heads_caption(_rep(scores, {"induction": [{"head": "0.1"}, {"head": "1.0"}]}), 0.5)
+    assert "the 3 outlined cells score at least 0.5" in agree
+    assert "For induction they are exactly the heads the evaluation report lists." in agree
+    assert "The report lists no heads for local window" in agree
+    differ = heads_caption(_rep(scores, {"induction": [{"head": "0.1"}]}), 0.5)
+    assert "For induction the report lists 0.1, but 0.1, 1.0 reach 0.5 here." in differ
+    assert "exactly" not in differ
+    stricter = heads_caption(_rep(scores, {"induction": [{"head": "0.1"}]}), 0.8)
+    assert "the 1 outlined cells score at least 0.8" in stricter and "exactly" in stricter
+
+
+def test_the_caption_on_the_shipped_report():
+    from core.bundled.evaluate import HEAD_THRESHOLD
+    from core.bundled.report import load_report
+    from ui.bundled_model.frames import head_score_frame
+    from ui.bundled_model.views import heads_caption
+
+    rep = load_report(BUNDLED_DIR)
+    n = int(head_score_frame(rep, HEAD_THRESHOLD)["marked"].sum())
+    caption = heads_caption(rep, HEAD_THRESHOLD)
+    assert f"the {n} outlined cells score at least {HEAD_THRESHOLD:g}" in caption
+    assert "exactly the heads the evaluation report lists" in caption

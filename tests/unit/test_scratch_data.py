@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.scratch.data import DATASETS, MAX_ROWS, CSVError, make_dataset, read_csv
+from core.scratch.data import (
+    DATASETS,
+    MAX_BYTES,
+    MAX_CELL_CHARS,
+    MAX_ROWS,
+    CSVError,
+    check_rescaled,
+    make_dataset,
+    read_csv,
+    rescale,
+)
 
 
 def test_xor_is_the_truth_table():
@@ -70,3 +80,41 @@ def test_too_many_rows_is_refused_with_the_count():
 def test_binary_garbage_is_refused():
     with pytest.raises(CSVError, match="not text"):
         read_csv(b"\xff\xfe\x00\x81garbage")
+
+
+def test_a_field_over_the_csv_modules_limit_is_a_csv_error_not_a_crash():
+    with pytest.raises(CSVError, match=r"Line 2 cannot be read as CSV \(field larger than field limit"):
+        read_csv(b"x,y,label\n1,2," + b"a" * 200_000 + b"\n3,4,b\n")
+    with pytest.raises(CSVError, match=f"Line 3 has a cell of 101 characters; .* at most {MAX_CELL_CHARS}"):
+        read_csv("x,y,label\n1,2,a\n3,4," + "b" * 101 + "\n")
+
+
+def test_a_file_over_the_size_limit_is_refused_before_parsing():
+    with pytest.raises(CSVError, match="The file is 5.0 MB; the limit is 2 MB"):
+        read_csv(b"x,y,label\n1,2," + b"a" * 5_000_000)
+    assert MAX_BYTES == 2_000_000
+
+
+def test_nul_characters_are_refused():
+    with pytest.raises(CSVError, match="NUL characters"):
+        read_csv("x,y,label\n1,2,a\x00\n3,4,b\n")
+
+
+def test_coordinates_near_the_largest_float_rescale_to_minus_one_and_one():
+    d = read_csv("x,y,label\n1e308,-1.7e308,a\n-1e308,1.7e308,b\n0,0,a\n")
+    np.testing.assert_allclose(d.X, [[1, -1], [-1, 1], [0, 0]], atol=1e-12)
+    assert np.isfinite(d.X).all() and "x [-1e+308, 1e+308]" in d.note and "rescaled to [-1, 1]" in d.note
+
+
+def test_rescale_is_exact_on_ordinary_numbers_and_keeps_a_constant_column_at_zero():
+    X, low, high = rescale(np.array([[10.0, 5.0], [20.0, 5.0], [30.0, 5.0]]))
+    np.testing.assert_allclose(X, [[-1, 0], [0, 0], [1, 0]])
+    assert low.tolist() == [10, 5] and high.tolist() == [30, 5]
+    assert "(constant: kept at 0)" in read_csv("x,y,label\n1,3,a\n2,3,b\n").note
+
+
+def test_rescaled_values_that_are_not_finite_are_refused_not_shown():
+    check_rescaled(np.array([[-1.0, 1.0]]))  # fine
+    for bad in (np.array([[np.nan, 0.0]]), np.array([[np.inf, 0.0]]), np.array([[2.0, 0.0]])):
+        with pytest.raises(CSVError, match="cannot be rescaled"):
+            check_rescaled(bad)

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from core.interp.attention import patterns as A
+from core.interp.attention import verdicts as V
 from core.interp.attention import weight_circuits as C
 from ui.attention import charts, compute
 from ui.attention import frames as F
@@ -14,8 +15,8 @@ from ui.attention.views import show_clickable
 
 SHOWN_KINDS = ("previous_token", "induction", "duplicate_token", "first_token", "current_token",
                "local_window")
-INDUCTION_THRESHOLD = A.TYPE_THRESHOLD  # the evaluation report's threshold for listing a head
-COPYING_HIGH = 0.5
+LISTED_KINDS = ("previous_token", "induction", "duplicate_token", "first_token")  # the report's kinds
+THRESHOLD = A.TYPE_THRESHOLD  # a head counts as a type from this score on (as in the evaluation report)
 
 
 def _name(kind: str) -> str:
@@ -50,43 +51,40 @@ def head_types(lm, scores: dict[str, np.ndarray], listed: dict) -> None:
         return
     st.markdown("**What to notice: the ground truth next to what the scores find now**")
     lines = []
-    for kind in ("previous_token", "induction", "duplicate_token", "first_token"):
-        table = scores[kind]
-        layer, head = np.unravel_index(np.argmax(table), table.shape)
-        found = [(a, b) for a, b in np.argwhere(table >= INDUCTION_THRESHOLD).tolist()]
-        report = listed.get(kind, [])
-        same = {(a, b) for a, b, _ in report} == set(found)
-        lines.append(f"- **{_name(kind)}**: the report lists {_heads(report)}; scored now, "
-                     f"{_heads(found)} reach {INDUCTION_THRESHOLD} (best: {layer}.{head} at "
-                     f"{table[layer, head]:.2f}). " + ("Same heads." if same else "Not the same set."))
+    for kind in LISTED_KINDS:
+        check = V.check_listing(kind, scores[kind], [(a, b) for a, b, _ in listed.get(kind, [])], THRESHOLD)
+        best = f"{check.best[0]}.{check.best[1]}"
+        lines.append(f"- **{_name(kind)}**: the report lists {_heads(check.listed)}; scored now, "
+                     f"{_heads(check.found)} reach {check.threshold} (best: {best} at "
+                     f"{check.best_score:.2f}). " + ("Same heads." if check.same else "Not the same set."))
     st.markdown("\n".join(lines))
 
 
 def induction_heads(scores: dict[str, np.ndarray], listed: dict) -> tuple[list[tuple[int, int]], str]:
-    """The induction heads to check: the report's on the bundled model, else those scoring >= 0.5."""
+    """The induction heads to check: the report's on the bundled model, else those reaching THRESHOLD."""
     if listed.get("induction"):
         return [(a, b) for a, b, _ in listed["induction"]], "the evaluation report lists"
-    found = np.argwhere(scores["induction"] >= INDUCTION_THRESHOLD).tolist()
-    return [(int(a), int(b)) for a, b in found], f"score at least {INDUCTION_THRESHOLD} as induction heads"
+    found = V.heads_at_least(scores["induction"], THRESHOLD)
+    return list(found), f"score at least {THRESHOLD} as induction heads"
 
 
-def copying_verdict(copying: np.ndarray, diagonal: dict | None, heads: list[tuple[int, int]],
-                    source: str) -> str:
-    """Do the induction heads copy? A sentence with the measured numbers."""
-    if not heads:
+def copying_words(verdict: V.CopyingVerdict | None, source: str) -> str:
+    """The copying verdict in words, with the measured numbers."""
+    if verdict is None:
         return "No head scores as an induction head here, so there is no induction head to check."
     parts = []
-    for a, b in heads:
-        part = f"{a}.{b}: copying score {copying[a, b]:+.2f}"
-        if diagonal is not None:
-            part += (f", a token's own rank in its OV row {diagonal['median_rank'][a, b]:.0f} of "
-                     f"{diagonal['n_vocab']} (median), top 5 for {diagonal['top5'][a, b]:.0%} of tokens")
+    for i, (a, b) in enumerate(verdict.heads):
+        part = f"{a}.{b}: copying score {verdict.copying[i]:+.2f}"
+        if verdict.median_rank is not None:
+            part += (f", a token's own rank in its OV row {verdict.median_rank[i]:.0f} of "
+                     f"{verdict.n_vocab} (median), top 5 for {verdict.top5[i]:.0%} of tokens")
         parts.append(part)
-    others = np.array([copying[a, b] for a, b in np.ndindex(copying.shape) if (a, b) not in heads])
-    high = all(copying[a, b] >= COPYING_HIGH for a, b in heads)
-    verdict = "Yes, the induction heads copy" if high else "Not every induction head copies strongly"
-    median = f" The other heads' median copying score: {np.median(others):+.2f}." if len(others) else ""
-    return f"**{verdict}.** The heads that {source}: " + "; ".join(parts) + "." + median
+    said = (f"Yes, the induction heads copy (every one scores at least {verdict.threshold:+.1f})"
+            if verdict.all_copy else
+            f"Not every induction head copies strongly (a score of at least {verdict.threshold:+.1f} counts)")
+    median = ("" if verdict.others_median is None else
+              f" The other heads' median copying score: {verdict.others_median:+.2f}.")
+    return f"**{said}.** The heads that {source}: " + "; ".join(parts) + "." + median
 
 
 MODE_LABELS = {"in_context": "as the layer reads it", "direct": "raw embedding W_E"}
@@ -109,15 +107,14 @@ def _mode(lm) -> str:
 
 
 def circuits(lm, run: A.AttentionRun, layer: int, head: int, scores: dict, listed: dict) -> None:
-    spec = lm.spec
     heads, source = induction_heads(scores, listed)
     st.markdown("**OV circuit: what each head writes when it attends to a token.** The copying score "
                 "is sum(eigenvalues) / sum(|eigenvalues|) of the head's token-to-logit table "
                 "E W_V W_O U (Elhage et al., 2021): +1 copies, -1 suppresses. Outlined: induction heads.")
     mode = _mode(lm)
     st.caption(f"E here is {MODE_WORDS[mode]}.")
-    copying = compute.copying_table(lm, spec, mode)
-    diagonal = compute.diagonal_table(lm, spec, mode)
+    copying = compute.copying_table(lm, mode)
+    diagonal = compute.diagonal_table(lm, mode)
     left, right = st.columns(2)
     with left:
         show_clickable(charts.layer_head_heatmap(
@@ -130,12 +127,12 @@ def circuits(lm, run: A.AttentionRun, layer: int, head: int, scores: dict, liste
                 title="top-5 share", domain=[0, 1]), key="attn_pick_diagonal")
             st.caption("Share of tokens that are among the 5 tokens their own OV row pushes up most.")
         else:
-            one = compute.diagonal_one(lm, spec, layer, head, mode)
+            one = compute.diagonal_one(lm, layer, head, mode)
             st.metric(f"Head {layer}.{head}: a token's own rank in its OV row (median)",
                       f"{one.median_rank:,.0f} of {one.n_vocab:,}",
                       help=f"Measured on {one.n_tokens} sampled tokens; 1 is a perfect copier. The table "
                            "for every head is skipped for big vocabularies.")
-    st.markdown(copying_verdict(copying, diagonal, heads, source))
+    st.markdown(copying_words(V.copying_verdict(copying, heads, diagonal), source))
 
     st.markdown(f"**Head {layer}.{head}: the tokens each token of your prompt pushes up** (if the head "
                 "attends to it), and where the token itself ranks.")
@@ -144,7 +141,7 @@ def circuits(lm, run: A.AttentionRun, layer: int, head: int, scores: dict, liste
     if not src:
         st.caption("The prompt has no ordinary tokens to show.")
         return
-    top = compute.ov_top(lm, spec, layer, head, tuple(src), mode)
+    top = compute.ov_top(lm, layer, head, tuple(src), mode)
     frame = F.ov_frame(lm.to_str_tokens(src), [lm.to_str_tokens(row) for row in top.top_ids.tolist()],
                        top.top_values, top.self_rank)
     st.dataframe(frame, hide_index=True)
@@ -152,7 +149,7 @@ def circuits(lm, run: A.AttentionRun, layer: int, head: int, scores: dict, liste
     st.markdown(f"**QK circuit: which distances does layer {layer} prefer?** Mean pre-softmax score "
                 "by distance on random tokens, each row centred (above 0: preferred). A previous-token "
                 "head peaks at 1, a current-token head at 0; the first token is left out.")
-    profile = compute.qk_profile(lm, spec, layer)
+    profile = compute.qk_profile(lm, layer)
     st.altair_chart(charts.distance_lines(F.distance_frame(profile, layer), F.head_name(layer, head)),
                     width="content")
     best = int(np.nanargmax(profile[head, :25]))
@@ -172,27 +169,31 @@ def what_to_notice(lm, run: A.AttentionRun, scores: dict[str, np.ndarray], liste
         table = scores["previous_token"]
         a, b = np.unravel_index(np.argmax(table), table.shape)
         prev = (f"previous-token heads {_heads(previous)}" if previous else
-                f"no previous-token head scoring {INDUCTION_THRESHOLD} or more (the strongest now: "
-                f"{a}.{b} at {table[a, b]:.2f}; the job may be spread over several heads)")
+                f"no previous-token head scoring {THRESHOLD} or more (the strongest now: "
+                f"{a}.{b} at {table[a, b]:.2f})")
         lines = [f"**What to notice on the bundled model.** Its evaluation report lists {prev}, and "
                  f"induction heads {_heads(heads)}."]
         here = A.prompt_induction(run.tokens, run.pattern)
-        if here.n_queries and heads:
-            shares = [here.share[x, y] for x, y in heads]
-            said = ", ".join(f"{x}.{y} {s:.0%}" for (x, y), s in zip(heads, shares, strict=True))
-            lines.append(f"On your prompt, from the {here.n_queries} tokens seen before, they put this much "
+        found = V.prompt_induction_verdict(here.share, here.n_queries, scores["induction"], heads)
+        if found is None:
+            lines.append("Your prompt repeats no token, so there is nothing for an induction head to copy: "
+                         "repeat part of it to see them at work.")
+        else:
+            rows = zip(found.heads, found.shares, found.random_scores, strict=True)
+            said = ", ".join(f"{x}.{y} {s:.0%} (on random repeated tokens {r:.0%})" for (x, y), s, r in rows)
+            lines.append(f"On your prompt, from the {found.n_queries} tokens seen before, they put this much "
                          f"attention on the token that followed the earlier copy: {said}.")
-            if max(shares) < 0.3:
-                lines.append("That is little: when the grammar already predicts the next word, the model "
-                             "needs no copying. Repeat a list of unrelated words to see them at work.")
-            else:
+            if found.at_work:
                 lines.append("Open one: in the second copy, a stripe parallel to the main diagonal, one "
                              "copy-length to the left.")
-        else:
-            lines.append("Repeat part of your prompt to see the induction heads at work.")
+            else:
+                lowest = min(found.random_scores)
+                lines.append(f"None reaches {found.threshold:.0%} here, against {lowest:.0%} or more on "
+                             "random repeated tokens: this prompt gives them little to copy. Repeat a list "
+                             "of unrelated words to see them at work.")
         st.markdown(" ".join(lines))
         if verdict:
             mode = C.auto_mode(lm)
-            copying = compute.copying_table(lm, lm.spec, mode)
-            diagonal = compute.diagonal_table(lm, lm.spec, mode)
-            st.markdown(copying_verdict(copying, diagonal, heads, source))
+            copying = compute.copying_table(lm, mode)
+            diagonal = compute.diagonal_table(lm, mode)
+            st.markdown(copying_words(V.copying_verdict(copying, heads, diagonal), source))

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from core.interp.attention import patterns as A
+from core.interp.attention import verdicts as V
 from ui.attention import charts
 from ui.attention import frames as F
 
@@ -44,21 +45,21 @@ def show_clickable(chart, key: str) -> None:
 
 
 def controls(lm, default: tuple[int, int] = (0, 0)) -> tuple[int, int, bool]:
-    """Layer, head and the value-weighting toggle; `default` is the head shown on a first visit."""
-    c = lm.cfg
-    for key, n in ((LAYER, c.n_layers), (HEAD, c.n_heads)):  # a link or an old state may be out of range
-        if key in st.session_state and st.session_state[key] not in range(n):
-            st.session_state[key] = 0
-    left, middle, right = st.columns([1, 1, 2], vertical_alignment="bottom")
-    # A default index only on first use: once a click has set the key, passing one too makes
-    # Streamlit warn about two sources of the same value.
-    def first_use(key: str, index: int) -> dict:
-        return {} if key in st.session_state else {"index": index}
+    """Layer, head and the value-weighting toggle; `default` is the head shown on a first visit.
 
-    layer = left.selectbox("Layer", range(c.n_layers), key=LAYER, bind="query-params",
-                           **first_use(LAYER, default[0]))
-    head = middle.selectbox("Head", range(c.n_heads), key=HEAD, bind="query-params",
-                            **first_use(HEAD, default[1]))
+    Every value is bound to the URL. Streamlit leaves a value out of the URL when it equals the
+    widget's default, so the default must be the same on every run: it is always `default` (the
+    same head on a fresh link as on the first visit), never "whatever index 0 is" on later runs.
+    Otherwise head 0 would be dropped from links and a link to head 2.0 would open 2.<default>."""
+    c = lm.cfg
+    layer_default = default[0] if default[0] in range(c.n_layers) else 0
+    head_default = default[1] if default[1] in range(c.n_heads) else 0
+    for key, n, fallback in ((LAYER, c.n_layers, layer_default), (HEAD, c.n_heads, head_default)):
+        if key in st.session_state and st.session_state[key] not in range(n):  # another model's value
+            st.session_state[key] = fallback
+    left, middle, right = st.columns([1, 1, 2], vertical_alignment="bottom")
+    layer = left.selectbox("Layer", range(c.n_layers), index=layer_default, key=LAYER, bind="query-params")
+    head = middle.selectbox("Head", range(c.n_heads), index=head_default, key=HEAD, bind="query-params")
     weighted = right.toggle("Value-weighted attention", key=VALUE_WEIGHTED, bind="query-params",
                             help=WHY_VALUE_WEIGHTED)
     return int(layer), int(head), bool(weighted)
@@ -92,13 +93,12 @@ def one_head(run: A.AttentionRun, layer: int, head: int, weighted: bool, kinds: 
         st.markdown(f"From the {induction.n_queries} tokens that occurred earlier in the prompt, this head "
                     f"puts **{induction.share[layer, head]:.0%}** of its attention on the token that "
                     "followed the earlier copy (what an induction head does).")
-    if run.n_pos > 2:
-        vw = A.value_weighted(run.pattern[layer, head], run.value_norm[layer, head])
-        raw_first, vw_first = raw[1:, 0].mean(), vw[1:, 0].mean()
+    share = V.first_token_share(raw, A.value_weighted(raw, run.value_norm[layer, head]))
+    if share is not None:
         st.markdown(
-            f"On the first token this head puts **{raw_first:.0%}** of its raw attention but "
-            f"**{vw_first:.0%}** of its value-weighted attention (queries 1 onwards)"
-            + (": much of that weight moves little." if raw_first > vw_first + 0.15 else ".")
+            f"On the first token this head puts **{share.raw:.0%}** of its raw attention but "
+            f"**{share.weighted:.0%}** of its value-weighted attention (queries 1 onwards)"
+            + (": much of that weight moves little." if share.moves_little else ".")
         )
     if weighted:
         st.caption(WHY_VALUE_WEIGHTED)

@@ -21,22 +21,22 @@ def floors_table(rep: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def limits_table(rep: dict) -> pd.DataFrame:
+def limits_table(rep: dict, labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """The report's limit tests; `labels` (report name -> the name the page's question uses) renames them."""
     rows = []
     for test, r in rep.get("limits", {}).items():
-        rows.append({"test": test, "n": r["n"], "accuracy": f"{r['accuracy']:.1%}",
+        rows.append({"test": (labels or {}).get(test, test), "n": r["n"], "accuracy": f"{r['accuracy']:.1%}",
                      "logit diff IO - S": f"{r['mean_logit_diff']:.2f}" if "mean_logit_diff" in r else ""})
     return pd.DataFrame(rows)
 
 
-def head_score_frame(rep: dict) -> pd.DataFrame:
-    """layer, head, score, kind, marked (listed in the report with score >= 0.5)."""
-    listed = {(kind, h["head"]) for kind, heads in rep["heads"].items() for h in heads}
+def head_score_frame(rep: dict, threshold: float) -> pd.DataFrame:
+    """layer, head, score, kind, marked: every head's score of every kind, `marked` (outlined) when
+    it reaches `threshold`: one rule, computed from the same numbers the cells show."""
     rows = []
     for kind, matrix in rep["head_scores"].items():
         for layer, row in enumerate(matrix):
             for head, score in enumerate(row):
                 rows.append({"layer": layer, "head": head, "score": score,
-                             "kind": HEAD_KINDS.get(kind, kind),
-                             "marked": (kind, f"{layer}.{head}") in listed})
+                             "kind": HEAD_KINDS.get(kind, kind), "marked": bool(score >= threshold)})
     return pd.DataFrame(rows)

@@ -8,13 +8,12 @@ moving a slider back to a value already tried costs nothing.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 
 import streamlit as st
 
-from core.scratch.data import CSVError, Dataset, make_dataset, read_csv
-from core.scratch.train import TrainConfig, TrainResult, train
+from core.scratch.data import MAX_BYTES, CSVError, Dataset, make_dataset, read_csv
+from core.scratch.train import TrainConfig, TrainResult, fit_to_budget, train
 from ui.common.page import show_problem
 
 DATA_LABELS = {"xor": "XOR (4 points)", "noisy_xor": "Noisy XOR", "circles": "Circles", "spirals": "Spirals",
@@ -27,7 +26,6 @@ LEARNING_RATES = [0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0
 BATCHES = ["full", 64, 32, 16, 8, 4, 2, 1]
 EPOCHS = [100, 200, 500, 1000, 2000, 5000]
 N_POINTS = 200
-MAX_STEPS = 30_000  # optimiser steps per run; beyond this the page trains fewer epochs to stay live
 SAMPLE_CSV = "x,y,label\n" + "".join(f"{x},{y},{'on' if (x > 5) != (y > 5) else 'off'}\n"
                                      for x in (1, 3, 7, 9) for y in (2, 4, 6, 8))
 
@@ -37,6 +35,7 @@ class DataSource:
     name: str  # a key of DATA_LABELS
     noise: float = 0.15
     csv: bytes | None = None
+    too_big: int = 0  # the size of an upload refused unread, in bytes
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,11 @@ class Experiment:
         c = self.config
         sizes = "-".join(map(str, (2, *c.hidden, 1)))
         batch = "full batch" if c.batch_size == 0 else f"batches of {c.batch_size}"
+        epochs = f"{c.epochs:,} epochs" + (f" (cut from {c.epochs_requested:,})"
+                                           if c.epochs_requested and c.epochs_requested > c.epochs else "")
         return (f"a {sizes} {ACT_LABELS[c.activation]} net, {LOSS_LABELS[c.loss]}, "
                 f"{INIT_LABELS[c.init]} init, {OPT_LABELS[c.optimizer]} lr {c.lr:g}, {batch}, "
-                f"{c.epochs:,} epochs, seed {c.seed}, "
+                f"{epochs}, seed {c.seed}, "
                 f"on {DATA_LABELS[self.source.name]}")
 
 
@@ -65,6 +66,9 @@ class Experiment:
 def load_data(source: DataSource) -> Dataset:
     """The dataset for a source; raises CSVError for a bad upload."""
     if source.name == "csv":
+        if source.too_big:
+            raise CSVError(f"The file is {source.too_big / 1e6:.1f} MB; the limit is "
+                           f"{MAX_BYTES / 1e6:.0f} MB.")
         return read_csv(source.csv or b"")
     return make_dataset(source.name, N_POINTS, source.noise, seed=0)
 
@@ -86,6 +90,8 @@ def _data_controls() -> DataSource | None:
         if upload is None:
             st.caption("Upload a file to train on it.")
             return None
+        if upload.size > MAX_BYTES:  # refused before the bytes are copied or parsed
+            return DataSource("csv", 0.0, b"", too_big=int(upload.size))
         return DataSource("csv", 0.0, upload.getvalue())
     noise = st.slider("Noise", 0.0, 0.5, 0.15, 0.05, key="xor_noise", bind="query-params",
                       disabled=name == "xor", help="Spread of the points; XOR's four points have none.")
@@ -99,8 +105,9 @@ def _network_controls() -> tuple[int, ...]:
 
 
 def _choice(label: str, labels: dict[str, str], default: str, key: str) -> str:
-    return st.segmented_control(label, list(labels), format_func=labels.get, default=default, required=True,
-                                key=key, bind="query-params", wrap=True)
+    choice = st.segmented_control(label, list(labels), format_func=labels.get, default=default,
+                                  required=True, key=key, bind="query-params", wrap=True)
+    return choice if choice in labels else default  # an empty value in a link (?xor_loss=) clears it
 
 
 def experiment_controls() -> Experiment | None:
@@ -130,13 +137,13 @@ def experiment_controls() -> Experiment | None:
         show_problem(f"This CSV cannot be used. {err}")
         return None
     batch_size = 0 if batch == "full" or batch >= data.n else int(batch)
-    per_epoch = math.ceil(data.n / batch_size) if batch_size else 1
+    asked = TrainConfig(hidden=hidden, activation=act, loss=loss, init=init, optimizer=opt, lr=float(lr),
+                        epochs=int(epochs), batch_size=batch_size, seed=int(seed))
+    config = fit_to_budget(asked, data.n)
+    budget = config.budget(data.n)
     note = data.note
-    if epochs * per_epoch > MAX_STEPS:
-        fitted = max(1, MAX_STEPS // per_epoch)
-        note = (f"{note} Batches of {batch_size} make {per_epoch:,} steps per epoch, so this run trains "
-                f"{fitted:,} epochs instead of {epochs:,} to stay live.").strip()
-        epochs = fitted
-    config = TrainConfig(hidden=hidden, activation=act, loss=loss, init=init, optimizer=opt, lr=float(lr),
-                         epochs=int(epochs), batch_size=batch_size, seed=int(seed))
+    if budget.cut:
+        note = (f"{note} Batches of {batch_size} make {budget.steps_per_epoch:,} steps per epoch, and a run "
+                f"may take at most {budget.max_steps:,} steps to stay live, so this run trains "
+                f"{budget.trained:,} epochs instead of {budget.requested:,}.").strip()
     return Experiment(source, config, note)
