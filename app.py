@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui.common.glossary import glossary_popover
-from ui.common.page import page_footer
+from ui.common.page import EndPage, page_footer
 from ui.common.predict import predict_switch
 from ui.common.registry import HOME_SCRIPT, ROOT, SECTIONS, topic_at, topics_in
 from ui.common.runtime import freeze_long_lived
@@ -30,7 +30,10 @@ if topic is None or topic.uses_model:
     render_sidebar()
 predict_switch()
 glossary_popover()
-page.run()
+try:
+    page.run()
+except EndPage:
+    pass  # a page ended early (bad input, nothing to show yet): the foot and the link note still follow
 freeze_long_lived()  # once per process: Streamlit's collection after each run skips the imports
 if topic is not None:
     page_footer(topic.url_path, topic.uses_model)

@@ -13,7 +13,7 @@ from core.interp.weights import direct_path as direct_lesson
 from core.interp.weights import svd as svd_lesson
 from core.notebook.questions.neurons import BEST_RULE
 from ui.common.models import current_model
-from ui.common.page import how_it_is_computed, page_header, show_problem
+from ui.common.page import end_page, how_it_is_computed, page_header, show_problem
 from ui.common.predict import predict_first
 from ui.neurons import compute, controls, views
 from ui.neurons import weights as weight_views
@@ -32,12 +32,12 @@ page_header(
 lm = current_model()
 choice = controls.choose(lm)
 if choice is None:
-    st.stop()
+    end_page()
 try:
     rec = compute.records(lm, choice.layer, choice.source, choice.key, choice.text)
 except ValueError as err:  # too little text, or over the session's memory budget
     show_problem(str(err))
-    st.stop()
+    end_page()
 st.caption(f"Layer {choice.layer}'s MLP, {lm.cfg.d_mlp:,} neurons, read on "
            f"{compute.source_words(lm, choice.source, rec.n_tokens)}.")
 

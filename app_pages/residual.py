@@ -11,7 +11,7 @@ from core.interp.residual.logit_lens import stream_points
 from core.notebook.questions.residual import FIRST_READABLE
 from ui.common.interventions import show_active, signature
 from ui.common.models import current_model
-from ui.common.page import escape_markdown, how_it_is_computed, page_header
+from ui.common.page import end_page, escape_markdown, how_it_is_computed, page_header
 from ui.common.predict import predict_first
 from ui.residual import compute, controls, views
 
@@ -29,7 +29,7 @@ sig = signature(lm)
 show_active(lm, key="res_iv")
 s = controls.settings(lm)
 if s is None:
-    st.stop()
+    end_page()
 tokens = tuple(int(t) for t in s.prompt.tokens[0])
 top = compute.final_top(lm, tokens, sig)
 answer_words = f"the model's answer {lm.to_string([top])!r}"

@@ -10,7 +10,7 @@ from core.models.hook_names import stream_layer_of
 from core.notebook.questions.steering import MORE_CONCEPT_WORDS
 from ui.common.layers import show_layer
 from ui.common.models import current_model, prompt_box
-from ui.common.page import how_it_is_computed, page_header, show_problem
+from ui.common.page import end_page, how_it_is_computed, page_header, show_problem
 from ui.common.predict import predict_first
 from ui.steering import compute, views
 from ui.steering.charts import effect_chart, sweep_heatmap
@@ -34,7 +34,7 @@ with prompt_slot:
     default_prompt = "One day, Mary went to the park. She was" if lm.is_bundled else "Yesterday I went to the"
     prompt = prompt_box(lm, key="steer_prompt", default=default_prompt, height=68)
 if source is None or prompt is None:
-    st.stop()
+    end_page()
 n_prompt = prompt.tokens.shape[1]
 s = pick_settings(lm, source, n_prompt)
 
@@ -43,11 +43,11 @@ try:
     targets = compute.targets(lm, source)
 except ValueError as err:  # our own checks: pairs with nothing to contrast, no word to measure...
     show_problem(str(err))
-    st.stop()
+    end_page()
 except Exception as err:  # anything else torch or a tokenizer raises on odd input
     show_problem(f"The steering vector could not be built from this input on {lm.name} "
                  f"({type(err).__name__}: {err}). Try shorter contrast pairs, in words the model knows.")
-    st.stop()
+    end_page()
 layer = stream_layer_of(sv.hook_name)  # None only for a handed-over direction off the stream
 if layer is not None:
     show_layer(lm.cfg.n_layers, layer, verb="added")
@@ -63,7 +63,7 @@ context = "|".join(map(str, (lm.spec, source.kind, source.measure, source.label,
 step = predict_first(MORE_CONCEPT_WORDS, key="steer_predict", context=context, page="steering",
                      model=lm.spec, fields=views.question_fields(targets, s.coefficient, where))
 if not step.ready:
-    st.stop()
+    end_page()
 
 # -- the same prompt and seed, with and without the push --------------------------------------------
 with st.spinner("Writing...", show_time=True):

@@ -209,6 +209,16 @@ class HookedLM:
         finally:
             self._dispatch.state.reset(token)
 
+    @contextmanager
+    def no_hooks(self) -> Iterator[HookedLM]:
+        """Run the model's modules with no hook run active in this thread (e.g. to recompute one
+        component's output by hand inside a hooked pass); the outer run resumes on exit."""
+        token = self._dispatch.state.set(None)  # core.models.dispatch: None means "no run here"
+        try:
+            yield self
+        finally:
+            self._dispatch.state.reset(token)
+
     # -- forward passes -------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, *, grad: bool = False, **kwargs) -> torch.Tensor:
         """Logits [batch, pos, d_vocab] for tokens [batch, pos]. Active hooks apply."""

@@ -5,8 +5,21 @@ from __future__ import annotations
 
 import inspect
 from types import ModuleType
+from typing import NoReturn
 
 import streamlit as st
+
+
+class EndPage(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by end_page(); app.py catches it after the page and still draws the page's foot."""
+
+
+def end_page() -> NoReturn:
+    """End the page here (after a message saying why), like st.stop() but for this page only.
+
+    st.stop() stops the whole script run, and in a multipage app that includes what app.py draws
+    after the page: the "Next" link, "Add to notebook" and the note about a link's values."""
+    raise EndPage
 
 
 def page_header(title: str, learn: str, question: str) -> None:

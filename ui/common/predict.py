@@ -23,6 +23,7 @@ from core.notebook.entries import Entry
 from core.notebook.questions import Grade, Prediction, Question, head_name
 from ui.common.notebook import experiment_url, note_form
 from ui.common.page import escape_markdown
+from ui.common.url_state import defer_check
 
 PREDICTIONS_KEY = "predictions"  # {(question id, context): Prediction | SKIPPED}
 SWITCH_KEY = "predict_first"
@@ -168,4 +169,5 @@ def predict_first(question: Question, *, key: str, context: str, page: str, mode
                 st.rerun()
         st.caption("The result appears once you lock a prediction or skip. Switch predictions off in "
                    "the sidebar to see results at once.")
+    defer_check()  # the controls behind the result are not drawn yet: check the link's values later
     return PredictStep(question, text, key, None, page, model)

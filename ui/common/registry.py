@@ -35,6 +35,9 @@ class Topic:
 PLANNED: tuple[Topic, ...] = (
     Topic("app_pages/xor.py", "XOR network from scratch", ":material/hub:", "Foundations",
           "Train a tiny network live and watch every number of backprop.", "xor", uses_model=False),
+    Topic("app_pages/training.py", "Train a small transformer", ":material/timeline:", "Foundations",
+          "Train a transformer live and watch its induction heads form, or grokking happen.", "training",
+          uses_model=False),
     Topic("app_pages/bundled_model.py", "The bundled model", ":material/model_training:", "Foundations",
           "A small GPT-2 trained on a world we wrote: its grammar, its scores, its heads.",
           "bundled-model", uses_model=False),
@@ -53,6 +56,8 @@ PLANNED: tuple[Topic, ...] = (
           "What each layer knows, and whether the model uses it.", "probes"),
     Topic("app_pages/sae.py", "Sparse autoencoders", ":material/grain:", "Interpretability",
           "Train an SAE live and see which known features it finds.", "sae"),
+    Topic("app_pages/patching.py", "Activation patching & circuits", ":material/cable:", "Interpretability",
+          "Patch activations to find what causes an answer, and prune the model to its circuit.", "patching"),
     Topic("app_pages/steering.py", "Steering vectors", ":material/tune:", "Interpretability",
           "Push a direction into the residual stream and watch the text change.", "steering"),
     Topic("app_pages/lora.py", "LoRA & forgetting", ":material/difference:", "Adaptation",

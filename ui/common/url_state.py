@@ -36,6 +36,8 @@ from ui.common.page import escape_markdown
 NOTE_KEY = "_link_note"  # (page view id, words) of the note for the current page view
 READS_KEY = "_link_reads"  # parameters the page read itself this run (see reads_param)
 VIEW_KEY = "_link_view"  # the page the previous run of this session showed
+PENDING_KEY = "_link_pending"  # (view, the link's parameters) until a run of that view finishes
+DEFER_KEY = "_link_defer"  # True in a run whose page held its controls back (a prediction to make first)
 MAX_SHOWN_CHARS = 40  # a value is cut to this many characters in the note
 MAX_ITEMS = 6  # values listed one by one; more are counted
 
@@ -153,6 +155,13 @@ def _held_values(keys: Iterable[str]) -> dict[str, list[str]]:
     return held
 
 
+def defer_check() -> None:
+    """Say that this run drew only part of the page (the prediction step holds the result back), so
+    the link's values are checked in the first run that draws the whole page. Streamlit keeps a
+    link's value in the URL until the widget it belongs to is drawn, so nothing is lost meanwhile."""
+    st.session_state[DEFER_KEY] = True
+
+
 def reads_param(*keys: str) -> None:
     """Say that this page reads these URL parameters itself (st.query_params, not a bound widget),
     e.g. an old parameter it translates, so the note does not call them "not a setting"."""
@@ -165,20 +174,28 @@ class LinkCheck:
     def __init__(self, view: str, ignore: Iterable[str] = ()):
         self.view = view
         self.ignore = tuple(ignore)
-        self.new_view = st.session_state.get(VIEW_KEY) != view
+        if st.session_state.get(VIEW_KEY) != view:
+            # The link's values, kept until a run of this view finishes: the first run may be cut
+            # short by a rerun (a long page, a widget the browser re-sends), and the next run would
+            # no longer see the values Streamlit has already dropped from the URL.
+            st.session_state[PENDING_KEY] = (view, {k: st.query_params.get_all(k) for k in st.query_params})
         st.session_state[VIEW_KEY] = view
-        self.raw = ({k: st.query_params.get_all(k) for k in st.query_params} if self.new_view else {})
         st.session_state[READS_KEY] = set()
+        st.session_state[DEFER_KEY] = False
         self.slot = st.empty()
 
     def finish(self) -> None:
-        if self.new_view:
-            held = _held_values(self.raw)  # also records this run's bindings as known
+        pending = st.session_state.get(PENDING_KEY)
+        deferred = st.session_state.get(DEFER_KEY, False)
+        if pending is not None and pending[0] == self.view and not deferred:
+            raw = pending[1]
+            held = _held_values(raw)  # also records this run's bindings as known
             with _known_lock:
                 known = set(_known_keys)
             ignore = set(self.ignore) | st.session_state.get(READS_KEY, set())
-            issues = link_issues(self.raw, held, known, ignore)
+            issues = link_issues(raw, held, known, ignore)
             st.session_state[NOTE_KEY] = (self.view, describe(issues)) if issues else None
+            del st.session_state[PENDING_KEY]
         note = st.session_state.get(NOTE_KEY)
         if note and note[0] == self.view:
             self.slot.caption(f":material/link_off: {note[1]}")

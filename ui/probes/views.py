@@ -16,7 +16,7 @@ from core.interp.probes.data import ProbeDataError
 from core.interp.probes.probe import ProbeReport
 from core.models.hook_names import EMBEDDINGS, hook_label, stream_layer_of
 from ui.common.handoff import Direction, send_direction
-from ui.common.page import escape_markdown, how_it_is_computed, show_problem
+from ui.common.page import end_page, escape_markdown, how_it_is_computed, show_problem
 from ui.probes import charts, words
 from ui.probes import compute as run
 from ui.probes import frames as F
@@ -73,7 +73,7 @@ GROUND_TRUTH = {
 def finish() -> None:
     """The "how it is computed" expander, then stop the script (used for early exits too)."""
     how_it_is_computed(probes, verdicts, probe_data, probe_acts, probe_causal, papers=PAPERS)
-    st.stop()
+    end_page()
 
 
 def load_dataset(source: str, n: int) -> probe_data.ProbeDataset | None:
