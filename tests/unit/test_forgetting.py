@@ -9,9 +9,11 @@ import math
 import pytest
 import torch
 
-from core.interp.finetune.forgetting import SKILLS, SkillChange, SkillSuite, lm_loss, pack_rows, summarize
-from core.interp.finetune.methods import FinetuneConfig, FineTuner
+from core.interp.finetune.config import FinetuneConfig
+from core.interp.finetune.forgetting import SKILLS, SkillChange, SkillSuite, summarize
+from core.interp.finetune.packing import cycle_texts, pack_rows
 from core.interp.finetune.tasks import NEW_NAME, TASKS, Probe, Task, make_task
+from core.interp.finetune.training import FineTuner
 from core.models import act_name, load_model
 from core.models.loading import BUNDLED_DIR
 from core.world import metrics as M
@@ -61,6 +63,16 @@ def test_pack_rows_starts_every_row_with_bos(tiny_model_dir):
         pack_rows(lm, ["a dog"], seq_len=16)
 
 
+def test_cycle_texts_repeats_shuffled_rounds_until_long_enough():
+    texts = ["a b c", "d e", "f"]
+    out = cycle_texts(texts, n_words=20, seed=0)
+    assert sum(len(t.split()) + 2 for t in out) >= 20
+    assert sorted(out[:3]) == sorted(texts) and sorted(out[3:6]) == sorted(texts)  # whole rounds
+    assert out == cycle_texts(texts, n_words=20, seed=0) and out != cycle_texts(texts, n_words=20, seed=1)
+    with pytest.raises(ValueError, match="No texts"):
+        cycle_texts([], n_words=5, seed=0)
+
+
 def test_summarize_signs_follow_worse():
     history = [(0, dict.fromkeys(SKILLS, 1.0)), (10, {**dict.fromkeys(SKILLS, 0.5), "val_loss": 2.0})]
     by = {c.skill: c for c in summarize(history)}
@@ -107,7 +119,7 @@ def test_skill_suite_measures_a_hooked_lm_one_prompt_at_a_time_by_hand(tiny):
     last = act_name("resid_post", tiny.cfg.n_layers - 1)
     with tiny.hooks([(last, lambda act, hook: torch.zeros_like(act))]):
         ablated = suite.measure(tiny)
-        by_hand = lm_loss(tiny, rows)
+        by_hand = float(tiny.loss(rows))
     assert ablated["val_loss"] == pytest.approx(by_hand, rel=1e-6)
     assert ablated["val_loss"] != pytest.approx(got["val_loss"], rel=1e-3)
 

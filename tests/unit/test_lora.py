@@ -7,12 +7,18 @@ what was learned.
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import pytest
 import torch
 
 from core.interp.finetune import weight_diff as D
-from core.interp.finetune.methods import FinetuneConfig, FineTuner, adapted_copy, target_modules
+from core.interp.finetune.config import FinetuneConfig
+from core.interp.finetune.lora import adapted_copy, lora_param_count
+from core.interp.finetune.targets import target_modules
 from core.interp.finetune.tasks import Probe, Task
+from core.interp.finetune.training import BF16_LOSS_TOLERANCE, FineTuner
 from core.models import act_name, load_model
 
 ARCHS = ("gpt2", "gpt_neo", "gpt_neox", "llama")
@@ -188,6 +194,82 @@ def test_training_lowers_the_task_loss_and_is_seeded(models):
     assert a.losses_ == b.losses_  # same seed, same run
     assert sum(a.losses_[-3:]) < sum(a.losses_[:3])
     assert a.n_trainable_ == sum(4 * (i + o) for i, o in [(32, 96), (32, 32), (32, 128), (128, 32)]) * 2
+    assert a.n_trainable_ == lora_param_count(lm, cfg)  # counted from shapes before anything is built
+    ia3 = FinetuneConfig(method="ia3", steps=1, batch=2, train_rows=4)
+    assert FineTuner(ia3).fit(lm, TASK).n_trainable_ == lora_param_count(lm, ia3) == (96 + 32 + 128 + 128) * 2
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_bfloat16_training_matches_float32_within_the_stated_tolerance(models, method):
+    """bf16=None picks the dtype by measurement (core.models.dtype); either way the losses must agree
+    with float32 training within BF16_LOSS_TOLERANCE nats, step by step."""
+    lm = models("gpt2")
+    cfg = FinetuneConfig(method=method, steps=20, batch=4, lr=5e-3 if method == "lora" else 1e-3,
+                         train_rows=8, rank=4)
+    fp32 = FineTuner(replace(cfg, bf16=False)).fit(lm, TASK)
+    bf16 = FineTuner(replace(cfg, bf16=True)).fit(lm, TASK)
+    assert not fp32.bf16_ and bf16.bf16_
+    gaps = [abs(a - b) for a, b in zip(fp32.losses_, bf16.losses_, strict=True)]
+    assert max(gaps) <= BF16_LOSS_TOLERANCE, max(gaps)
+    assert max(gaps) > 0  # bfloat16 really ran: the rounding shows
+    assert bf16.losses_[-1] < bf16.losses_[0] - 0.5  # and it learned as float32 did
+
+
+def test_bf16_none_follows_the_matmul_probe_then_the_steps_own_timing(models, monkeypatch):
+    import core.interp.finetune.training as T
+    import core.models.dtype as D
+
+    lm = models("gpt2")
+    cfg = FinetuneConfig(steps=2, batch=4, train_rows=8, rank=4)  # bf16=None: measured
+    slow = D.DtypeChoice(torch.float32, fp32_gflops=100, bf16_gflops=60, threads=1, cpu="test")
+    fast = D.DtypeChoice(torch.bfloat16, fp32_gflops=100, bf16_gflops=700, threads=1, cpu="test")
+    monkeypatch.setattr(D, "fastest_matmul_dtype", lambda: slow)  # matmuls: float32 is faster
+    run = FineTuner(cfg).fit(lm, TASK)
+    assert not run.bf16_ and run.step_seconds_ is None  # no need to time the step
+    monkeypatch.setattr(D, "fastest_matmul_dtype", lambda: fast)  # matmuls: bfloat16 is faster
+    monkeypatch.setattr(T, "_STEP_TIMES", {})
+    run = FineTuner(cfg).fit(lm, TASK)  # the step itself is timed, once
+    (key, (fp32, bf16)), = T._STEP_TIMES.items()
+    assert run.step_seconds_ == (fp32, bf16) > (0, 0) and run.bf16_ == (bf16 * D.MIN_SPEEDUP <= fp32)
+    for times, chosen in (((1.0, 0.5), True), ((1.0, 0.95), False), ((0.5, 1.0), False)):
+        T._STEP_TIMES[key] = times  # as if measured so: bfloat16 must win by MIN_SPEEDUP
+        assert FineTuner(cfg).fit(lm, TASK).bf16_ is chosen
+    assert FineTuner(replace(cfg, bf16=False)).fit(lm, TASK).step_seconds_ is None  # asked for: not timed
+
+
+def test_timing_the_step_leaves_the_model_unchanged(models):
+    import core.interp.finetune.training as T
+
+    lm = models("gpt2")
+    tuned, peft_model = adapted_copy(lm, FinetuneConfig(rank=2))
+    _randomize_B(peft_model)
+    before = {k: v.clone() for k, v in tuned.model.state_dict().items()}
+    rows = lm.to_tokens(["the cat sat on the mat .", "a dog ran home . the cat"])
+    fp32, bf16 = T.measured_step_bf16(tuned, rows, key=("test", id(tuned)))
+    assert fp32 > 0 and bf16 > 0
+    assert all(torch.equal(before[k], v) for k, v in tuned.model.state_dict().items())
+    assert all(p.grad is None for p in tuned.model.parameters())
+
+
+def test_a_loss_that_is_not_a_number_ends_the_run(models):
+    lm = models("gpt2")
+    ft = FineTuner(FinetuneConfig(method="full", steps=30, batch=4, lr=1e30, train_rows=8, bf16=False)).fit(
+        lm, TASK)
+    assert ft.diverged_ and not ft.finished_ and ft.steps_done_ < 30
+    assert all(math.isfinite(x) for x in ft.losses_)  # the non-finite loss is not recorded
+
+
+def test_an_update_with_nan_is_reported_without_a_spectrum(models):
+    lm = models("gpt2")
+    tuned, _ = adapted_copy(lm, FinetuneConfig(method="full"))
+    deltas = D.deltas(lm, tuned)
+    first = next(iter(deltas))
+    deltas[first] = deltas[first].clone().fill_(float("nan"))
+    report = {m.name: m for m in D.diff_report(lm, deltas)}  # no LinAlgError
+    assert not report[first].finite and report[first].singular_values.size == 0
+    assert all(m.finite for name, m in report.items() if name != first)
+    overlaps = D.overlaps(lm, deltas, D.deltas(lm, tuned), k=2)
+    assert math.isnan(overlaps[first][0]) and not math.isnan(overlaps[first][2])
 
 
 def test_config_rejects_bad_settings():
@@ -199,3 +281,7 @@ def test_config_rejects_bad_settings():
         FinetuneConfig(roles=("embed",))
     with pytest.raises(ValueError, match="replay"):
         FinetuneConfig(replay=1.0)
+    for bad in (dict(rank=0), dict(steps=0), dict(batch=0), dict(lr=float("nan")), dict(alpha=-1.0),
+                dict(rank=10**6), dict(eval_every=-1)):
+        with pytest.raises(ValueError):
+            FinetuneConfig(**bad)

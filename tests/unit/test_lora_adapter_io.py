@@ -15,14 +15,15 @@ import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from core.interp.finetune.adapter_io import (
+from core.interp.finetune.adapter_files import (
     ALLOW_ANY_FOLDER_ENV,
     REPO_DIR,
     AdapterLoadError,
-    adapter_zip,
-    load_adapter,
+    folder_message,
 )
-from core.interp.finetune.methods import FinetuneConfig, adapted_copy
+from core.interp.finetune.adapter_io import adapter_zip, load_adapter
+from core.interp.finetune.config import FinetuneConfig
+from core.interp.finetune.lora import adapted_copy
 from core.models import load_model
 from tests.unit.zips import make_zip
 
@@ -46,8 +47,9 @@ def _with_config(files, **changes) -> bytes:
 
 
 def test_the_good_adapter_loads(gpt2, files):
-    _, _, config = load_adapter(gpt2, make_zip(files))
-    assert config["peft_type"] == "LORA" and config["r"] == 2
+    loaded = load_adapter(gpt2, make_zip(files))
+    assert loaded.config["peft_type"] == "LORA" and loaded.config["r"] == 2
+    assert loaded.plan.rank == 2 and loaded.method == "lora"
 
 
 @pytest.mark.parametrize(("config", "message"), [
@@ -66,7 +68,9 @@ def test_wrong_shaped_weights_do_not_fit(gpt2, files):
     wrong = {k: torch.zeros(v.shape[0] + 1, v.shape[1]) for k, v in weights.items()}  # r = 3 where r = 2
     with pytest.raises(AdapterLoadError, match="does not fit") as err:
         load_adapter(gpt2, make_zip({**files, "adapter_model.safetensors": save_tensors(wrong)}))
-    assert "size mismatch" in str(err.value) and len(str(err.value)) < 500  # PEFT's list, cut short
+    message = str(err.value)  # found from the header, before PEFT built anything
+    assert "tensor(s) have the wrong shape" in message and "[3, 32] where this model needs [2, 32]" in message
+    assert len(message) < 500
 
 
 def test_weights_missing_from_the_file_are_not_silently_left_at_their_start(gpt2, files):
@@ -79,10 +83,13 @@ def test_weights_missing_from_the_file_are_not_silently_left_at_their_start(gpt2
 
 
 @pytest.mark.parametrize(("changes", "weights", "message"), [
-    ({"r": "eight"}, None, "damaged or not as PEFT's save_pretrained writes them"),  # TypeError in PEFT
-    ({"target_modules": 5}, None, "damaged or not as PEFT's save_pretrained writes them"),  # TypeError
-    ({}, b"no safetensors", "damaged or not as PEFT's save_pretrained writes them"),  # SafetensorError
-    ({"task_type": "TRANSLATE"}, None, "config is not one PEFT accepts"),  # ValueError
+    ({"r": "eight"}, None, "r must be a whole number"),  # a TypeError inside PEFT, before
+    ({"target_modules": 5}, None, "target_modules must be a list of module names"),
+    ({}, b"no safetensors", "damaged or not a safetensors file"),  # SafetensorError, before
+    ({"lora_alpha": float("nan")}, None, "lora_alpha must be a number"),
+    ({"peft_type": "PROMPT_TUNING"}, None, "reads LoRA and IA3 adapters, not 'PROMPT_TUNING'"),
+    ({"bias": "all"}, None, "trains biases too"),
+    ({"layers_to_transform": "all"}, None, "layers_to_transform must be a list of layer numbers"),
 ])
 def test_configs_and_files_peft_rejects_get_a_message(gpt2, files, changes, weights, message):
     blob = _with_config(files, **changes)
@@ -92,26 +99,55 @@ def test_configs_and_files_peft_rejects_get_a_message(gpt2, files, changes, weig
         load_adapter(gpt2, blob)
 
 
+def test_an_unknown_task_type_is_ignored_and_bad_feedforward_modules_are_refused(gpt2, files):
+    assert load_adapter(gpt2, _with_config(files, task_type="TRANSLATE")).plan.rank == 2  # task_type: unused
+    config = json.loads(files["adapter_config.json"])
+    ia3 = {**config, "peft_type": "IA3", "feedforward_modules": ["not.a.target"]}
+    with pytest.raises(AdapterLoadError, match="not one PEFT accepts: .*subset of `target_modules`"):
+        load_adapter(gpt2, make_zip({**files, "adapter_config.json": json.dumps(ia3).encode()}))
+
+
+def _message(gpt2, source) -> str:
+    with pytest.raises(AdapterLoadError) as err:
+        load_adapter(gpt2, source)
+    return str(err.value)
+
+
 def test_folders_are_read_only_under_the_temp_folder_or_the_repository(gpt2, files, monkeypatch, tmp_path):
     monkeypatch.delenv(ALLOW_ANY_FOLDER_ENV, raising=False)
     good = tmp_path / "adapter"
     good.mkdir()
     for name, data in files.items():
         (good / name).write_bytes(data)
-    assert load_adapter(gpt2, str(good))[2]["r"] == 2  # under the system temp folder
+    assert load_adapter(gpt2, str(good)).config["r"] == 2  # under the system temp folder
+    assert load_adapter(gpt2, str(tmp_path)).config["r"] == 2  # or one folder down
     assert Path(tempfile.gettempdir()).resolve() in tmp_path.resolve().parents
-    with pytest.raises(AdapterLoadError, match="No adapter_config.json"):  # the repository is allowed
-        load_adapter(gpt2, REPO_DIR / "docs")
     outside = "/etc" if os.path.isdir("/etc") else "/"
-    with pytest.raises(AdapterLoadError, match=f"only under .*{ALLOW_ANY_FOLDER_ENV}=1.*Upload the adapter"):
-        load_adapter(gpt2, outside)
     (tmp_path / "link").symlink_to(outside)  # a link inside the temp folder does not lead out of it
-    with pytest.raises(AdapterLoadError, match="only under"):
-        load_adapter(gpt2, str(tmp_path / "link"))
-    with pytest.raises(AdapterLoadError, match="only under"):
-        load_adapter(gpt2, str(tmp_path / os.path.relpath(outside, tmp_path)))  # tmp/../../etc
-    with pytest.raises(AdapterLoadError, match="not a folder"):
-        load_adapter(gpt2, str(tmp_path / "missing"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "leak").mkdir()
+    (tmp_path / "leak" / "adapter_config.json").symlink_to(good / "adapter_config.json")
+    (tmp_path / "leak" / "adapter_model.safetensors").symlink_to("/etc/hostname")  # a file outside
+    neutral = folder_message()
+    assert f"only under {Path(tempfile.gettempdir()).resolve()} or {REPO_DIR}" in neutral
+    assert f"{ALLOW_ANY_FOLDER_ENV}=1" in neutral and "Uploading the adapter as a .zip" in neutral
+    # One message whatever the reason: outside the roots, a link out, traversal, missing, a file, an empty
+    # folder, the repository without an adapter, a weights link leading out. Nothing says what exists.
+    for source in (outside, str(tmp_path / "link"), str(tmp_path / os.path.relpath(outside, tmp_path)),
+                   str(tmp_path / "missing"), str(good / "adapter_config.json"), str(empty),
+                   REPO_DIR / "docs", str(tmp_path / "leak"), "~/.ssh", "/proc/self"):
+        assert _message(gpt2, source) == neutral, source
     monkeypatch.setenv(ALLOW_ANY_FOLDER_ENV, "1")  # the server allows any folder
-    with pytest.raises(AdapterLoadError, match="No adapter_config.json"):
-        load_adapter(gpt2, outside)
+    assert _message(gpt2, outside) == folder_message() != neutral
+    assert "only under" not in folder_message()
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("\x00", "holds a NUL character"),
+    ("/tmp/a\x00b", "holds a NUL character"),
+    ("x" * 5000, "too long (5,000 characters)"),
+    ("/tmp/" + "y" * 300, "255 between two slashes"),
+])
+def test_folder_names_no_file_can_have_get_a_message(gpt2, name, message):
+    assert message in _message(gpt2, name)

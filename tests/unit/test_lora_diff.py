@@ -14,8 +14,10 @@ import torch
 
 from core.interp.finetune import behaviour_diff as B
 from core.interp.finetune import weight_diff as D
-from core.interp.finetune.adapter_io import AdapterLoadError, adapter_zip, load_adapter
-from core.interp.finetune.methods import FinetuneConfig, adapted_copy
+from core.interp.finetune.adapter_files import AdapterLoadError, folder_message
+from core.interp.finetune.adapter_io import adapter_zip, load_adapter
+from core.interp.finetune.config import FinetuneConfig
+from core.interp.finetune.lora import adapted_copy
 from core.models import load_model
 from tests.unit.zips import make_zip
 
@@ -92,7 +94,8 @@ def test_adapter_zip_round_trip_gives_the_same_model(gpt2):
     blob = adapter_zip(peft_model, gpt2.spec)
     names = set(zipfile.ZipFile(io.BytesIO(blob)).namelist())
     assert {"adapter_config.json", "adapter_model.safetensors"} <= names
-    loaded, _, config = load_adapter(gpt2, blob)
+    result = load_adapter(gpt2, blob)
+    loaded, config = result.model, result.config
     assert config["peft_type"] == "LORA" and config["r"] == 2
     tokens = gpt2.to_tokens("the cat sat on the mat")
     assert torch.allclose(loaded(tokens), tuned(tokens), atol=1e-6)
@@ -111,10 +114,11 @@ def test_bad_adapter_files_get_clear_messages(gpt2, tiny_model_dir, tmp_path):
                     "a/adapter_model.bin": b"pickle"})
     with pytest.raises(AdapterLoadError, match="only safetensors"):
         load_adapter(gpt2, pickled)
-    with pytest.raises(AdapterLoadError, match="not a folder"):
+    with pytest.raises(AdapterLoadError) as err:
         load_adapter(gpt2, str(tmp_path / "missing"))
+    assert str(err.value) == folder_message()
     # an adapter saved for another architecture does not fit this one
     llama = load_model(str(tiny_model_dir("llama")))
     _, other = adapted_copy(llama, FinetuneConfig(rank=2))
-    with pytest.raises(AdapterLoadError, match="does not fit"):
+    with pytest.raises(AdapterLoadError, match="names no module of .* \\(it was saved for"):
         load_adapter(gpt2, adapter_zip(other, llama.spec))

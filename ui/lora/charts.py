@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 
 RUN_COLORS = ["#5b4bd5", "#e8843c", "#2a9d8f", "#c0392b", "#7f8c8d", "#b8860b", "#1f77b4", "#8e44ad"]
-ROLE_COLORS = ["#5b4bd5", "#9c8ff0", "#e8843c", "#f4b183"]
+ROLE_COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759"]  # tableau10: four distinct hues
 DIVERGING = ["#2166ac", "#f7f7f7", "#b2182b"]  # negative blue, zero white, positive red
 
 
@@ -89,25 +89,40 @@ def kl_chart(frame: pd.DataFrame, *, height: int = 240) -> alt.Chart:
     ).properties(height=height)
 
 
-def forgetting_chart(frame: pd.DataFrame, skills: list[str], *, columns: int = 3,
-                     width: int = 250, height: int = 150) -> alt.FacetChart:
-    """Each skill over the training steps, one line per run (frame: run, step, skill, value)."""
+def accuracy_chart(frame: pd.DataFrame, skills: list[str], *, columns: int = 4, width: int = 190,
+                   height: int = 150) -> alt.FacetChart:
+    """Each accuracy over the training steps, one line per run (frame: run, step, skill, value). The
+    y axis is the whole 0-1 range in every panel, so a one-point drop looks like one point."""
+    return alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=20)).encode(
+        x=alt.X("step:Q", title="training step"),
+        y=alt.Y("value:Q", title="accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".1f")),
+        color=alt.Color("run:N", scale=_runs(frame), title=None, legend=alt.Legend(orient="top")),
+        tooltip=["run:N", "skill:N", "step:Q", alt.Tooltip("value:Q", format=".3f")],
+    ).properties(width=width, height=height).facet(
+        facet=alt.Facet("skill:N", title=None, sort=skills), columns=columns,
+    )
+
+
+def other_skills_chart(frame: pd.DataFrame, skills: list[str], *, width: int = 250,
+                       height: int = 150) -> alt.FacetChart:
+    """Skills that are not shares (IOI logit difference, validation loss), each on its own scale."""
     return alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=20)).encode(
         x=alt.X("step:Q", title="training step"),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         color=alt.Color("run:N", scale=_runs(frame), title=None, legend=alt.Legend(orient="top")),
         tooltip=["run:N", "skill:N", "step:Q", alt.Tooltip("value:Q", format=".3f")],
     ).properties(width=width, height=height).facet(
-        facet=alt.Facet("skill:N", title=None, sort=skills), columns=columns,
+        facet=alt.Facet("skill:N", title=None, sort=skills), columns=2,
     ).resolve_scale(y="independent")
 
 
 def learn_forget_chart(frame: pd.DataFrame, *, height: int = 260) -> alt.Chart:
-    """Learned vs forgotten, one point per run (frame: run, learned, forgotten)."""
+    """Learned vs forgotten, one point per run (frame: run, learned, forgotten), both accuracies on
+    fixed 0-1 axes (a gain on the old skills shows at 0)."""
     return alt.Chart(frame).mark_circle(size=140, opacity=0.9).encode(
-        x=alt.X("forgotten:Q", title="validation loss increase (forgetting) →",
-                scale=alt.Scale(padding=20, zero=True)),
-        y=alt.Y("learned:Q", title="new task accuracy (learning) →", scale=alt.Scale(domain=[0, 1.05])),
+        x=alt.X("forgotten:Q", title="accuracy lost on the old skills, mean (forgetting) →",
+                scale=alt.Scale(domain=[0, 1], clamp=True), axis=alt.Axis(format=".1f", tickCount=10)),
+        y=alt.Y("learned:Q", title="new task accuracy (learning) →", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("run:N", scale=_runs(frame), title=None, legend=alt.Legend(orient="right")),
         tooltip=["run:N", alt.Tooltip("learned:Q", format=".2f"), alt.Tooltip("forgotten:Q", format=".3f")],
     ).properties(height=height)

@@ -1,12 +1,14 @@
-"""Training on the LoRA page: a live status box with a Stop button, and what survives a stop.
+"""Training on the LoRA page: a live status box with a Stop button, what survives a stop, and the
+cached analyses of the tuned copies.
 
 Pressing Stop (or touching any other control) makes Streamlit rerun the script, which interrupts
 the training loop at its next progress update. The fine-tuners are kept in session state while they
 run, so the next run of the script keeps what they learned so far instead of losing it.
 
 Every run holds a whole copy of the model in session state, so the page keeps few of them: the runs
-of the last press of Train (at most MAX_RUNS, a loaded adapter included), and only while their
-copies fit COPY_BUDGET_BYTES. Earlier runs keep only their forgetting curves (LOG_KEY).
+of the last press of Train (at most MAX_RUNS, a loaded adapter included), registered in the
+session's memory ledger (ui.common.budget) and checked against its budget before each copy is
+made. Earlier runs keep only their forgetting curves (LOG_KEY).
 """
 
 from __future__ import annotations
@@ -14,28 +16,43 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import pandas as pd
 import streamlit as st
+import torch
 
+from core.interp.finetune import behaviour_diff as B
+from core.interp.finetune import weight_diff as D
+from core.interp.finetune.config import ROLES, FinetuneConfig
 from core.interp.finetune.forgetting import SKILL_LABELS, SkillSuite, summarize
-from core.interp.finetune.methods import (  # COPY_BUDGET_BYTES: all kept copies, with one's training state
-    COPY_BUDGET_BYTES,
-    FineTuner,
-    MemoryBudgetError,
-    Progress,
-    check_copy_budget,
-    model_bytes,
-)
+from core.interp.finetune.memory import check_copy_budget, model_bytes
+from core.interp.finetune.targets import target_modules
 from core.interp.finetune.tasks import Task, make_task
+from core.interp.finetune.training import FineTuner, Progress
+from core.interp.finetune.verdict import ForgettingReport, forgetting_report
+from core.models.budget import MemoryBudgetError, session_budget_bytes
+from ui.common import budget
+from ui.common.cache import cache_on_model
 from ui.common.page import show_problem
 from ui.lora.charts import loss_chart
 from ui.lora.controls import Settings
-from ui.lora.frames import loss_frame
+from ui.lora.frames import loss_frame, overlap_frame
 
 RESULT_KEY, LIVE_KEY, LOG_KEY = "lora_result", "lora_live", "lora_log"
-UPDATE_S = 0.3  # at most this often the live status is redrawn
+LEDGER_KEY = "lora_copies"  # this page's entry in the session's memory ledger
+UPDATE_S = 1.0  # at most this often the live status is redrawn (a redraw costs ~30 ms of the loop)
 MAX_LOG = 8
 MAX_RUNS = 3  # fine-tuned copies kept in session state (each is a whole model)
+# The page's default run (LoRA and full fine-tuning, 150 steps each, old skills every 25 steps) on the
+# bundled model, one torch thread: the median of benchmarks/bench_lora.py's "page default run".
+DEFAULT_RUN_S = 15
+
+
+def promise(lm) -> str:
+    """How long training takes, as measured (see DEFAULT_RUN_S)."""
+    if lm.is_bundled:
+        return (f"with the default settings, LoRA and full fine-tuning for {FinetuneConfig.steps} steps each "
+                f"take about {DEFAULT_RUN_S} s together on one CPU thread")
+    return ("on a model larger than the bundled one every step takes longer: the status box shows the time "
+            "as it goes, and Stop keeps what was learned")
 
 
 @dataclass
@@ -48,7 +65,16 @@ class LoraResult:
     suite: SkillSuite
     runs: dict = field(default_factory=dict)
     stopped: bool = False
-    analysis: dict = field(default_factory=dict)  # memo of computed views, per run label
+    analysis: dict = field(default_factory=dict)  # memo per run label (adapter zips)
+
+    def report(self) -> ForgettingReport:
+        """The forgetting verdicts of the runs measured at least twice (core.interp.finetune.verdict)."""
+        return forgetting_report({label: (run_method(run), run.history_) for label, run in self.runs.items()})
+
+
+def run_method(run) -> str:
+    """"lora", "ia3", "full", or "loaded" for an adapter read from a file."""
+    return run.config.method if getattr(run, "config", None) is not None else "loaded"
 
 
 def _log(result: LoraResult) -> None:
@@ -65,6 +91,18 @@ def _log(result: LoraResult) -> None:
     del log[:-MAX_LOG]
 
 
+def keep(result: LoraResult, lm) -> None:
+    """Store the result and put its copies in the session's memory ledger."""
+    st.session_state[RESULT_KEY] = result
+    budget.hold(LEDGER_KEY, model_bytes(lm) * len(result.runs))
+
+
+def let_go() -> None:
+    """Drop the stored result's copies (before new ones are made)."""
+    st.session_state.pop(RESULT_KEY, None)
+    budget.release(LEDGER_KEY)
+
+
 def recover_interrupted(lm) -> None:
     """If the last script run was interrupted mid-training, keep what the fine-tuners learned."""
     live = st.session_state.pop(LIVE_KEY, None)
@@ -76,7 +114,7 @@ def recover_interrupted(lm) -> None:
     for run in live.runs.values():
         run.measure_last(live.suite)
     live.stopped = True
-    st.session_state[RESULT_KEY] = live
+    keep(live, lm)
     _log(live)
 
 
@@ -88,23 +126,22 @@ def memory_note(lm) -> str:
     """What the page keeps in memory, said on the page."""
     return (f"Each fine-tuned copy holds a whole copy of the model ({model_bytes(lm) / 1e6:,.1f} MB here), "
             f"so this page keeps at most {MAX_RUNS} of them, those of the last press of **Train** (a loaded "
-            f"adapter included), within {COPY_BUDGET_BYTES / 1e9:.1f} GB. Earlier runs keep only their "
-            "forgetting curves.")
+            f"adapter included), within this session's memory budget ({session_budget_bytes() / 1e6:,.0f} MB "
+            "for everything it holds on every page). Earlier runs keep only their forgetting curves.")
 
 
 def _affordable(lm, configs: dict) -> dict:
-    """The configs whose copies fit the budget one after the other (at most MAX_RUNS); a message
-    for each refused one."""
-    kept, held = {}, 0
+    """The configs whose copies fit the session budget one after the other (at most MAX_RUNS); a
+    message for each refused one."""
+    kept, held = {}, budget.held_bytes(except_key=LEDGER_KEY)
     for label, cfg in configs.items():
         if len(kept) == MAX_RUNS:
             show_problem(f"{label} was not trained: this page keeps at most {MAX_RUNS} fine-tuned copies.")
             continue
         try:
-            check_copy_budget(lm, cfg.method, COPY_BUDGET_BYTES, held)
+            check_copy_budget(lm, cfg.method, held_bytes=held)
         except MemoryBudgetError as err:
-            show_problem(f"{label} was not trained. {err} LoRA and IA3 copy the weights once and train only "
-                         "small adapters; full fine-tuning needs four times the model's size.")
+            show_problem(f"{label} was not trained. {err}")
             continue
         kept[label] = cfg
         held += model_bytes(lm)  # what stays once it has trained (gradients and moments are freed)
@@ -115,11 +152,11 @@ def train_live(lm, settings: Settings) -> LoraResult | None:
     """Fine-tune one copy per method in settings, with live progress; also stored in RESULT_KEY.
 
     The previous result's copies are let go first; None if no copy fits the memory budget."""
-    task = make_task(settings.task, seed=settings.lora.seed)
-    configs = _affordable(lm, settings.configs())
+    configs = _affordable(lm, settings.configs())  # weighed without the last result's copies...
     if not configs:
         return None
-    st.session_state.pop(RESULT_KEY, None)  # the last result's copies go before new ones are made
+    let_go()  # ... which go before new ones are made
+    task = make_task(settings.task, seed=settings.lora.seed)
     suite = SkillSuite.build(lm, task, seed=settings.lora.seed)
     result = LoraResult(settings, lm.spec, task, suite)
     total = sum(c.steps for c in configs.values())
@@ -128,10 +165,11 @@ def train_live(lm, settings: Settings) -> LoraResult | None:
         st.button("Stop", key="lora_stop", icon=":material/stop_circle:",
                   help="Stop now and keep what was learned so far.")
         bar, line, chart = st.progress(0.0), st.empty(), st.empty()
-        done_before, last, held = 0, {"t": 0.0}, 0
+        done_before, last = 0, {"t": 0.0}
+        held = budget.held_bytes(except_key=LEDGER_KEY)
         st.session_state[LIVE_KEY] = result
         for label, cfg in configs.items():
-            tuner = FineTuner(cfg, max_bytes=COPY_BUDGET_BYTES - held)
+            tuner = FineTuner(cfg, held_bytes=held)
             result.runs[label] = tuner
 
             def progress(p: Progress, label=label, tuner=tuner, before=done_before) -> None:
@@ -153,20 +191,19 @@ def train_live(lm, settings: Settings) -> LoraResult | None:
         seconds = sum(r.seconds_ for r in result.runs.values())
         status.update(label=f"Fine-tuned {len(configs)} copies in {seconds:.1f} s: {settings.describe()}",
                       state="complete", expanded=False)
-    st.session_state[RESULT_KEY] = result
+    keep(result, lm)
     _log(result)
     return result
 
 
-def make_room(lm, result: LoraResult | None, keep_out: str, need: int) -> tuple[list[str], float]:
+def make_room(lm, result: LoraResult | None, keep_out: str) -> tuple[list[str], float]:
     """Which runs of result (oldest first; `keep_out` is being replaced) must go so that one more copy
-    needing `need` bytes fits, and the bytes then left for it: at most MAX_RUNS copies in the budget."""
+    fits: at most MAX_RUNS copies; and the bytes the session then holds elsewhere and in the rest."""
     others = [k for k in (result.runs if result else ()) if k != keep_out]
-    size = model_bytes(lm)
     drop = []
-    while others and (len(others) + 1 > MAX_RUNS or len(others) * size + need > COPY_BUDGET_BYTES):
+    while others and len(others) + 1 > MAX_RUNS:
         drop.append(others.pop(0))
-    return drop, COPY_BUDGET_BYTES - len(others) * size
+    return drop, budget.held_bytes(except_key=LEDGER_KEY) + len(others) * model_bytes(lm)
 
 
 def current_result(lm) -> LoraResult | None:
@@ -174,14 +211,26 @@ def current_result(lm) -> LoraResult | None:
     return result if result is not None and result.spec == lm.spec else None
 
 
-def run_summary(result: LoraResult) -> pd.DataFrame:
-    """One row per run: method, steps, seconds, trainable parameters, task accuracy before -> after."""
-    rows = []
-    for label, run in result.runs.items():
-        history = getattr(run, "history_", [])
-        task = (f"{history[0][1]['task_accuracy']:.2f} → {history[-1][1]['task_accuracy']:.2f}"
-                if history else "")
-        rows.append({"run": label, "steps": getattr(run, "steps_done_", None),
-                     "seconds": round(getattr(run, "seconds_", 0.0), 1),
-                     "trainable parameters": getattr(run, "n_trainable_", None), "new task accuracy": task})
-    return pd.DataFrame(rows)
+# -- cached analyses: keyed on the models' specs, and every tuned copy has a spec of its own ----------
+@cache_on_model(max_entries=16, show_spinner=False)
+def diff_report(lm, tuned) -> list[D.MatrixDiff]:
+    """MatrixDiff per adapted matrix of `tuned` against its base `lm` (the deltas themselves are not
+    kept: on a hub model they would hold hundreds of megabytes per run)."""
+    return D.diff_report(lm, D.deltas(lm, tuned))
+
+
+@cache_on_model(max_entries=32, show_spinner=False)
+def token_kl(lm, tuned, tokens: tuple[int, ...]) -> B.TokenKL:
+    return B.token_kl(lm, tuned, torch.tensor([tokens]))
+
+
+@cache_on_model(max_entries=16, show_spinner=False)
+def generations(lm, tuned, prompts: tuple[str, ...]) -> list[B.GenerationPair]:
+    return B.generations(lm, tuned, list(prompts), max_new_tokens=12)
+
+
+@cache_on_model(max_entries=8, show_spinner=False)
+def overlap_table(lm, lora_lm, full_lm, k: int):
+    """Subspace overlap of the LoRA and the full update, per matrix (a frame for the table)."""
+    overlaps = D.overlaps(lm, D.deltas(lm, lora_lm), D.deltas(lm, full_lm), k)
+    return overlap_frame(overlaps, target_modules(lm, tuple(ROLES)))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from core.interp.finetune.methods import METHODS, ROLES, FinetuneConfig
+from core.interp.finetune.config import METHODS, ROLES, FinetuneConfig
 from core.interp.finetune.tasks import TASKS
 
 RANKS = [1, 2, 4, 8, 16, 32, 64]
@@ -65,8 +65,10 @@ def settings_form() -> tuple[Settings | None, bool]:
                                      help="The update is scaled by alpha / r.")
         lr = row[2].select_slider("Learning rate (LoRA)", LRS, value=1e-3, format_func=_lr, key="lora_lr",
                                   bind="query-params")
-        steps = row[3].slider("Steps", 10, 600, 150, step=10, key="lora_steps", bind="query-params",
-                              help="Batches of 16 rows x 64 tokens.")
+        steps = row[3].slider("Steps", 10, 600, FinetuneConfig.steps, step=10, key="lora_steps",
+                              bind="query-params",
+                              help=f"Batches of {FinetuneConfig.batch} rows x {FinetuneConfig.seq_len} "
+                                   "tokens.")
         row = st.columns([2, 2, 2, 2])
         replay = row[0].select_slider("Replay of original data (%)", REPLAY_PCT, value=0, key="lora_replay",
                                       bind="query-params",
@@ -78,9 +80,12 @@ def settings_form() -> tuple[Settings | None, bool]:
         full_lr = row[2].select_slider("Learning rate (full fine-tuning)", LRS, value=2e-4, format_func=_lr,
                                        key="lora_full_lr", bind="query-params",
                                        help="Full fine-tuning moves every weight: it needs a smaller step.")
-        eval_every = row[3].select_slider("Measure old skills every (steps)", [5, 10, 25, 50], value=10,
-                                          key="lora_eval_every",
-                                          bind="query-params")
+        eval_every = row[3].select_slider("Measure old skills every (steps)", [5, 10, 25, 50],
+                                          value=FinetuneConfig.eval_every, key="lora_eval_every",
+                                          bind="query-params",
+                                          help="Each measurement runs the IOI, facts, induction, "
+                                               "validation and task probes: more often draws finer curves, "
+                                               "and costs time.")
         pressed = st.form_submit_button("Train", type="primary", icon=":material/model_training:",
                                         key="lora_train")
     if not roles:

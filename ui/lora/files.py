@@ -10,25 +10,19 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from core.interp.finetune.adapter_io import (
-    ALLOW_ANY_FOLDER_ENV,
-    AdapterLoadError,
-    adapter_zip,
-    allowed_folder_roots,
-    load_adapter,
-)
+from core.interp.finetune.adapter_files import ALLOW_ANY_FOLDER_ENV, AdapterLoadError, allowed_folder_roots
+from core.interp.finetune.adapter_io import adapter_zip, load_adapter
 from core.interp.finetune.forgetting import SkillSuite
-from core.interp.finetune.methods import copy_bytes
 from core.interp.finetune.tasks import make_task
 from ui.common.page import show_problem
-from ui.lora.compute import MAX_RUNS, RESULT_KEY, LoraResult, current_result, make_room
+from ui.lora.compute import MAX_RUNS, LoraResult, current_result, keep, make_room
 
 LOADED = "Loaded adapter"
 MESSAGE_KEY = "lora_loaded_message"  # shown once, after the rerun that draws the loaded adapter
 
 
 @dataclass
-class LoadedAdapter:
+class AdapterRun:
     """An adapter read from a file, shaped like a fitted FineTuner for the page's views."""
 
     model_: object
@@ -86,9 +80,9 @@ def loader(lm, task_key: str, seed: int) -> None:
         show_problem("Choose a zip file or type a folder first.")
         return
     result = current_result(lm)
-    drop, room = make_room(lm, result, LOADED, copy_bytes(lm, "lora"))
+    drop, held = make_room(lm, result, LOADED)
     try:
-        tuned, peft_model, config = load_adapter(lm, source, max_bytes=room)
+        loaded = load_adapter(lm, source, held_bytes=held)
     except AdapterLoadError as err:
         show_problem(str(err))
         return
@@ -98,18 +92,17 @@ def loader(lm, task_key: str, seed: int) -> None:
     for label in drop:
         del result.runs[label]
     base = result.suite.measure(lm)
-    n = sum(p.numel() for n_, p in peft_model.named_parameters() if "lora_" in n_ or "ia3_" in n_)
-    result.runs[LOADED] = LoadedAdapter(tuned, peft_model, config,
-                                        [(0, base), (0, result.suite.measure(tuned))], n_trainable_=n)
+    result.runs[LOADED] = AdapterRun(loaded.model, loaded.peft_model, loaded.config,
+                                     [(0, base), (0, result.suite.measure(loaded.model))],
+                                     n_trainable_=loaded.plan.n_params)
     for memo in result.analysis.values():
         for label in (LOADED, *drop):
             memo.pop(label, None)
-        if drop:
-            memo.pop("table", None)  # the LoRA vs full overlap may have lost one side
-    st.session_state[RESULT_KEY] = result
+    keep(result, lm)
     dropped = (f" To keep at most {MAX_RUNS} copies of the model in memory, the page let go of "
                f"{', '.join(drop)}." if drop else "")
-    st.session_state[MESSAGE_KEY] = (f"Loaded a {config['peft_type']} adapter (r = {config.get('r', '-')}) "
-                                     f"onto a copy of {lm.name}: it is compared with the runs above."
-                                     + dropped)
+    rank = f" (r = {loaded.plan.rank})" if loaded.plan.rank else ""
+    st.session_state[MESSAGE_KEY] = (f"Loaded a {loaded.method.upper()} adapter{rank} with "
+                                     f"{loaded.plan.n_params:,} numbers onto a copy of {lm.name}: it is "
+                                     "compared with the runs above." + dropped)
     st.rerun()  # redraw the whole page with the adapter in it

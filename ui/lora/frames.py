@@ -6,10 +6,21 @@ import numpy as np
 import pandas as pd
 
 from core.interp.finetune.behaviour_diff import TokenKL
-from core.interp.finetune.forgetting import SKILL_LABELS, SKILLS, SkillChange
+from core.interp.finetune.forgetting import ACCURACIES, SKILL_LABELS, SKILLS, SkillChange
+from core.interp.finetune.verdict import ForgettingReport
 from core.interp.finetune.weight_diff import MatrixDiff
 
 ROLE_LABELS = {"attn_qkv": "attn qkv", "attn_out": "attn out", "mlp_in": "MLP in", "mlp_out": "MLP out"}
+ROLE_WORDS = {"attn_qkv": "attention's query, key and value matrix", "attn_out": "attention's output matrix",
+              "mlp_in": "MLP's input matrix", "mlp_out": "MLP's output matrix"}
+# When a role has several matrices (Llama's q_proj, k_proj, v_proj), the last part of the name says which.
+PART_WORDS = {"q_proj": "query matrix W_Q", "k_proj": "key matrix W_K", "v_proj": "value matrix W_V",
+              "gate_proj": "MLP's gate matrix", "up_proj": "MLP's up matrix"}
+
+
+def matrix_words(role: str, module: str) -> str:
+    """Plain words for an adapted matrix: "attention's output matrix", "query matrix W_Q"."""
+    return PART_WORDS.get(module.rsplit(".", 1)[-1], ROLE_WORDS.get(role, module))
 
 
 def loss_frame(losses: dict[str, list[float]], max_points: int = 400) -> pd.DataFrame:
@@ -86,10 +97,22 @@ def changed_tokens_frame(t: TokenKL, k: int = 6) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def forgetting_frame(histories: dict[str, list[tuple[int, dict[str, float]]]]) -> pd.DataFrame:
+def forgetting_frame(histories: dict[str, list[tuple[int, dict[str, float]]]],
+                     skills: tuple[str, ...] = SKILLS) -> pd.DataFrame:
+    """(run, step, skill label, value) for the chosen skills, finite values only."""
     rows = [(run, step, SKILL_LABELS[s], scores[s]) for run, history in histories.items()
-            for step, scores in history for s in SKILLS if np.isfinite(scores[s])]
+            for step, scores in history for s in skills if np.isfinite(scores[s])]
     return pd.DataFrame(rows, columns=["run", "step", "skill", "value"])
+
+
+def accuracy_frame(histories) -> pd.DataFrame:
+    """The accuracies (IOI, facts, induction, new task), all shares in [0, 1]."""
+    return forgetting_frame(histories, ACCURACIES)
+
+
+def other_skills_frame(histories) -> pd.DataFrame:
+    """The skills that are not shares: IOI logit difference and validation loss."""
+    return forgetting_frame(histories, tuple(s for s in SKILLS if s not in ACCURACIES))
 
 
 def summary_frame(changes: dict[str, list[SkillChange]]) -> pd.DataFrame:
@@ -101,9 +124,22 @@ def summary_frame(changes: dict[str, list[SkillChange]]) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
-def learn_forget_frame(changes: dict[str, list[SkillChange]]) -> pd.DataFrame:
-    rows = []
-    for run, items in changes.items():
-        by = {c.skill: c for c in items}
-        rows.append((run, by["task_accuracy"].after, by["val_loss"].change))
+def learn_forget_frame(report: ForgettingReport) -> pd.DataFrame:
+    """One point per run: new-task accuracy at the end (learned) and the mean accuracy lost on the old
+    skills (forgotten), the numbers the verdict uses."""
+    rows = [(r.label, r.task_after, r.mean_drop) for r in report.runs
+            if np.isfinite(r.task_after) and np.isfinite(r.mean_drop)]
     return pd.DataFrame(rows, columns=["run", "learned", "forgotten"])
+
+
+def run_summary_frame(runs: dict) -> pd.DataFrame:
+    """One row per run: method, steps, seconds, trainable parameters, task accuracy before -> after."""
+    rows = []
+    for label, run in runs.items():
+        history = getattr(run, "history_", [])
+        task = (f"{history[0][1]['task_accuracy']:.2f} → {history[-1][1]['task_accuracy']:.2f}"
+                if history else "")
+        rows.append({"run": label, "steps": getattr(run, "steps_done_", None),
+                     "seconds": round(getattr(run, "seconds_", 0.0), 1),
+                     "trainable parameters": getattr(run, "n_trainable_", None), "new task accuracy": task})
+    return pd.DataFrame(rows)

@@ -1,26 +1,39 @@
-"""The LoRA page's pictures: weights (norms, spectra, heatmap, overlap), behaviour (KL per token,
-generations) and forgetting (curves, before -> after, learning vs forgetting)."""
+"""The LoRA page's pictures and words: weights (norms, spectra, heatmap, overlap), behaviour (KL per
+token, generations), forgetting (curves, before -> after, learning vs forgetting), and "what to
+notice", every sentence of it worded from the verdicts of core.interp.finetune.verdict."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.interp.finetune import behaviour_diff as B
 from core.interp.finetune import weight_diff as D
-from core.interp.finetune.forgetting import SKILL_LABELS, SKILLS, summarize
-from core.interp.finetune.methods import ROLES, target_modules
+from core.interp.finetune.config import ROLES
+from core.interp.finetune.forgetting import ACCURACIES, SKILL_LABELS, SKILLS, summarize
+from core.interp.finetune.targets import target_modules
+from core.interp.finetune.verdict import (
+    FORGOT,
+    LEARNED,
+    ForgettingComparison,
+    ForgettingReport,
+    RunVerdict,
+    forgetting_report,
+)
+from core.models.dtype import PROBE_SIZE, fastest_matmul_dtype
 from ui.common.models import prompt_box
+from ui.common.page import escape_markdown
 from ui.lora import charts
+from ui.lora import compute as C
 from ui.lora.compute import LOG_KEY, LoraResult
 from ui.lora.frames import (
     ROLE_LABELS,
+    accuracy_frame,
     changed_tokens_frame,
-    forgetting_frame,
     heatmap_frame,
     kl_frame,
     learn_forget_frame,
+    matrix_words,
     norms_frame,
-    overlap_frame,
+    other_skills_frame,
     rank_table,
     spectrum_frame,
     summary_frame,
@@ -31,13 +44,8 @@ UNRELATED = ("When Mary and John went to the park, John gave a ball to",
 
 
 def _reports(lm, result: LoraResult) -> dict[str, list]:
-    """label -> MatrixDiff per adapted matrix, computed once per run (the deltas are not kept: on a
-    hub model they would hold hundreds of megabytes per run)."""
-    memo = result.analysis.setdefault("reports", {})
-    for label, run in result.runs.items():
-        if label not in memo:
-            memo[label] = D.diff_report(lm, D.deltas(lm, run.model_))
-    return memo
+    """label -> MatrixDiff per adapted matrix (cached on the models' specs)."""
+    return {label: C.diff_report(lm, run.model_) for label, run in result.runs.items()}
 
 
 def _lora_rank(result: LoraResult) -> int | None:
@@ -47,6 +55,10 @@ def _lora_rank(result: LoraResult) -> int | None:
 
 def weights_tab(lm, result: LoraResult) -> None:
     reports = _reports(lm, result)
+    diverged = [label for label, report in reports.items() if any(not m.finite for m in report)]
+    if diverged:
+        st.warning(f"{', '.join(diverged)}: some weights became NaN or infinite (the learning rate was too "
+                   "large), so those updates have no size or spectrum to draw.", icon=":material/warning:")
     st.markdown("**How big is each update?** ‖ΔW‖ relative to the weight it changes, per layer and matrix.")
     roles = [ROLE_LABELS[r] for r in ROLES]
     st.altair_chart(charts.norms_chart(norms_frame(reports), roles), key="lora_norms_chart")
@@ -64,20 +76,22 @@ def weights_tab(lm, result: LoraResult) -> None:
     if len(names) > 1:  # e.g. Llama's separate q_proj, k_proj, v_proj
         by_rel = {where[n][2]: n for n in names}  # the same choices in every layer
         names = [by_rel[st.segmented_control("Which one", list(by_rel), default=list(by_rel)[0],
-                                             required=True, key="lora_module")]]
-    deltas = {label: d[names[0]] for label, run in result.runs.items()
-              if names[0] in (d := D.deltas(lm, run.model_, names=names))}
-    if not deltas:
+                                             required=True, format_func=lambda rel: matrix_words(role, rel),
+                                             key="lora_module")]]
+    name = names[0]
+    spectra = {label: m for label, report in reports.items() for m in report if m.name == name and m.finite}
+    if not spectra:
         st.caption("No run adapted this matrix (full fine-tuning adapts every one; LoRA only the chosen).")
         return
-    st.markdown(f"**Singular values of ΔW** for `{where[names[0]][2]}` in layer {layer}: a LoRA update "
-                "stops at its rank r; full fine-tuning's spectrum shows how low-rank a free update is.")
-    spectra = {label: next(m.singular_values for m in reports[label] if m.name == names[0])
-               for label in deltas}
-    st.altair_chart(charts.spectrum_chart(spectrum_frame(spectra), _lora_rank(result)), key="lora_spectrum")
-    shown = st.segmented_control("Heatmap of", list(deltas), default=list(deltas)[0], required=True,
+    rel = where[name][2]
+    st.markdown(f"**Singular values of ΔW** for the {matrix_words(role, rel)} of layer {layer} (`{rel}` in "
+                "the checkpoint): a LoRA update stops at its rank r; full fine-tuning's spectrum shows how "
+                "low-rank a free update is.")
+    st.altair_chart(charts.spectrum_chart(spectrum_frame({k: m.singular_values for k, m in spectra.items()}),
+                                          _lora_rank(result)), key="lora_spectrum")
+    shown = st.segmented_control("Heatmap of", list(spectra), default=list(spectra)[0], required=True,
                                  key="lora_heat_run")
-    delta = deltas[shown]
+    delta = D.deltas(lm, result.runs[shown].model_, names=[name])[name]
     out_axis = D.output_axis(lm)  # which axis of the stored weight is d_out
     d_out, d_in = delta.shape[out_axis], delta.shape[1 - out_axis]
     wide = delta if delta.shape[1] >= delta.shape[0] else delta.T  # the longer side across the page
@@ -90,23 +104,20 @@ def weights_tab(lm, result: LoraResult) -> None:
               "its block. " if pooled.shape != wide.shape else "")
     st.caption(shrunk + "A LoRA update B @ A has rank r: all its rows are mixes of the same r patterns, "
                "and so are its columns, which shows as stripes; a full update has no such pattern.")
-    _overlap(lm, result, where)
+    _overlap(lm, result)
 
 
-def _overlap(lm, result: LoraResult, where) -> None:
+def _overlap(lm, result: LoraResult) -> None:
     lora = [k for k, r in result.runs.items() if r.config and r.config.method == "lora"]
     full = [k for k, r in result.runs.items() if r.config and r.config.method == "full"]
     if not (lora and full):
         st.caption("Add full fine-tuning to the comparison to see whether LoRA moves the same directions.")
         return
     k = _lora_rank(result)
-    memo = result.analysis.setdefault("overlap", {})
-    if "table" not in memo:
-        a, b = (D.deltas(lm, result.runs[label].model_) for label in (lora[0], full[0]))
-        memo["table"] = overlap_frame(D.overlaps(lm, a, b, k), where)
+    table = C.overlap_table(lm, result.runs[lora[0]].model_, result.runs[full[0]].model_, k)
     st.markdown(f"**Do LoRA and full fine-tuning move the same directions?** Overlap of the top {k} "
                 "singular directions of the two updates (1 = the same subspace; chance is k / d).")
-    st.dataframe(memo["table"], hide_index=True, height=35 * (len(memo["table"]) + 1) + 3,
+    st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3,
                  column_config={c: st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1)
                                 for c in ("output-side overlap", "input-side overlap", "chance (k / d)")})
 
@@ -118,7 +129,8 @@ def behaviour_tab(lm, result: LoraResult) -> None:
                         height=80)
     if prompt is None:
         return
-    kls = {label: B.token_kl(lm, run.model_, prompt.tokens) for label, run in result.runs.items()}
+    tokens = tuple(int(t) for t in prompt.tokens[0])
+    kls = {label: C.token_kl(lm, run.model_, tokens) for label, run in result.runs.items()}
     st.markdown("**Where did predictions move?** KL(tuned ‖ base) of the next-token distribution at each "
                 "token. Hover for the top prediction before and after.")
     st.altair_chart(charts.kl_chart(kl_frame(kls)), key="lora_kl_chart")
@@ -127,13 +139,10 @@ def behaviour_tab(lm, result: LoraResult) -> None:
     st.dataframe(changed_tokens_frame(kls[shown]), hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in ("KL", "p(tuned's top), base", "p(tuned's top), tuned")})
-    memo = result.analysis.setdefault("generations", {})
-    prompts = [p.prompt for p in result.task.probes[:3]] + [UNRELATED[0]]
-    if shown not in memo:
-        memo[shown] = B.generations(lm, result.runs[shown].model_, prompts, max_new_tokens=12)
+    prompts = tuple(p.prompt for p in result.task.probes[:3]) + (UNRELATED[0],)
     st.markdown(f"**Before and after** (greedy continuations, {shown}):")
-    st.dataframe([{"prompt": g.prompt, "base model": g.before, "tuned": g.after} for g in memo[shown]],
-                 hide_index=True)
+    st.dataframe([{"prompt": g.prompt, "base model": g.before, "tuned": g.after}
+                  for g in C.generations(lm, result.runs[shown].model_, prompts)], hide_index=True)
 
 
 def forgetting_tab(lm, result: LoraResult) -> None:
@@ -148,15 +157,80 @@ def forgetting_tab(lm, result: LoraResult) -> None:
     if not histories:
         st.caption("Nothing trained in this session to plot yet.")
         return
-    skills = [SKILL_LABELS[s] for s in SKILLS]
     st.markdown("**Old skills while learning the new one**, measured every few steps on held-out prompts "
-                "the generator labels (top row: higher is better; validation loss: lower is better).")
-    st.altair_chart(charts.forgetting_chart(forgetting_frame(histories), skills), key="lora_forget_chart")
+                "the generator labels: accuracies (higher is better, the whole 0 to 1 range on every axis) "
+                "and the new task's accuracy.")
+    st.altair_chart(charts.accuracy_chart(accuracy_frame(histories), [SKILL_LABELS[s] for s in ACCURACIES]),
+                    key="lora_forget_chart")
+    st.markdown("**Two measures that are not shares**: the IOI logit difference (higher is better) and the "
+                "validation loss on the original corpus (lower is better), each on its own scale.")
+    others = [SKILL_LABELS[s] for s in SKILLS if s not in ACCURACIES]
+    st.altair_chart(charts.other_skills_chart(other_skills_frame(histories), others), key="lora_other_chart")
     changes = {k: summarize(h) for k, h in histories.items()}
     st.dataframe(summary_frame(changes))
     st.markdown("**Learning vs forgetting**, one point per run: up is more of the new task learned, right is "
-                "more of the old world forgotten. Lower the rank or add replay and train again to move left.")
-    st.altair_chart(charts.learn_forget_chart(learn_forget_frame(changes)), key="lora_learn_forget")
+                "more accuracy lost on the old skills. Lower the rank or add replay and train again to move "
+                "left.")
+    shown = forgetting_report({k: ("earlier", h) for k, h in histories.items()})  # the verdicts' numbers
+    st.altair_chart(charts.learn_forget_chart(learn_forget_frame(shown)), key="lora_learn_forget")
+
+
+# -- words ------------------------------------------------------------------------------------------
+def _arrow(before: float, after: float) -> str:
+    return f"{before:.2f} → {after:.2f}"
+
+
+def learning_sentence(report: ForgettingReport) -> str:
+    """Did each run learn the new task (new-task accuracy at the end >= LEARNED)?"""
+    parts = ", ".join(f"{r.label} {_arrow(r.task_before, r.task_after)}" for r in report.runs)
+    learned = [r.label for r in report.runs if r.learned]
+    if len(learned) == len(report.runs):
+        who = "Every run" if len(learned) > 1 else learned[0]
+        return f"{who} learned the new task (its accuracy: {parts})."
+    if not learned:
+        return (f"No run learned the new task yet (its accuracy: {parts}; {LEARNED:.2f} counts as learned): "
+                "try more steps or a larger learning rate.")
+    missed = [r.label for r in report.runs if not r.learned]
+    return f"{', '.join(learned)} learned the new task, {', '.join(missed)} did not (its accuracy: {parts})."
+
+
+def comparison_sentences(c: ForgettingComparison) -> list[str]:
+    """Skill by skill and overall: which of LoRA and full fine-tuning forgot more."""
+    lines = []
+    for s in c.skills:
+        name = SKILL_LABELS[s.skill]
+        a, b = _arrow(s.lora.before, s.lora.after), _arrow(s.full.before, s.full.after)
+        if s.kept_by_both:
+            lines.append(f"{name}: kept by both, each fell by less than {FORGOT:.2f} ({a} under "
+                         f"{c.lora.label}, {b} under {c.full.label}).")
+        elif s.more == "same":
+            lines.append(f"{name} fell about as much under both: {a} under {c.lora.label}, {b} under "
+                         f"{c.full.label}.")
+        else:
+            (more, m), (less, n) = (((c.lora.label, a), (c.full.label, b)) if s.more == "lora"
+                                    else ((c.full.label, b), (c.lora.label, a)))
+            lines.append(f"{name} fell more under {more} ({m}) than under {less} ({n}).")
+    x, y = c.lora.mean_drop, c.full.mean_drop
+    if c.more == "same":
+        overall = (f"Overall, averaged over these skills, {c.lora.label} lost {x:.2f} of accuracy and "
+                   f"{c.full.label} {y:.2f}: about the same.")
+    else:
+        (more, m), (less, n) = ((c.lora.label, x), (c.full.label, y)) if c.more == "lora" else \
+            ((c.full.label, y), (c.lora.label, x))
+        overall = f"Overall, {more} forgot more: it lost {m:.2f} of accuracy on average, {less} {n:.2f}."
+    paper = (" Biderman et al. (2024) found that LoRA forgets less than full fine-tuning; "
+             + ("so did this run." if c.agrees_with_paper else "this run did not."))
+    return [*lines, overall + paper]
+
+
+def run_sentence(r: RunVerdict) -> str:
+    """What one run forgot (for a run with nothing to compare to)."""
+    if not r.drops:
+        return f"{r.label}: no old skill could be measured on this model."
+    if r.forgotten:
+        lost = "; ".join(f"{SKILL_LABELS[d.skill]} {_arrow(d.before, d.after)}" for d in r.forgotten)
+        return f"{r.label} forgot part of what the model could do: {lost}."
+    return f"{r.label} kept the old skills (no accuracy fell by {FORGOT:.2f} or more)."
 
 
 def _top(lm_like, prompt: str) -> str:
@@ -164,38 +238,59 @@ def _top(lm_like, prompt: str) -> str:
     return lm_like.tokenizer.decode([int(logits.argmax())])
 
 
-def what_to_notice(lm, result: LoraResult) -> str:
-    """The ground truth next to what this run did, in numbers read from the run itself."""
-    parts = []
+def what_to_notice(lm, result: LoraResult, report: ForgettingReport) -> str:
+    """Markdown bullets, each computed from this result: ground truth (bundled model), learning,
+    forgetting (what the Forgetting tab shows), the rank of the updates, and what to try next."""
+    bullets = []
     first_label, first = next(iter(result.runs.items()))
-    for p in result.task.probes[:2]:
-        was = p.before or _top(lm, p.prompt)
-        parts.append(f"*{p.prompt}* →{was} before, →{_top(first.model_, p.prompt)} after {first_label} "
-                     f"(taught:{p.target})")
-    text = "**What to notice.** The generator knows the truth: " + "; ".join(parts) + "."
-    reports = _reports(lm, result)
-    for label, report in reports.items():
+    if lm.is_bundled:
+        parts = []
+        for p in result.task.probes[:2]:
+            was = p.before or _top(lm, p.prompt)
+            parts.append(f"*{escape_markdown(p.prompt)}* →{escape_markdown(was)} before, "
+                         f"→{escape_markdown(_top(first.model_, p.prompt))} after {first_label} "
+                         f"(taught:{escape_markdown(p.target)})")
+        bullets.append("The generator knows the truth: " + "; ".join(parts) + ".")
+    if report.runs:
+        bullets.append(learning_sentence(report))
+    if report.comparison is not None:
+        bullets += comparison_sentences(report.comparison)
+    else:
+        bullets += [run_sentence(r) for r in report.runs]
+    for label, rep in _reports(lm, result).items():
         run = result.runs[label]
-        if run.config is not None and run.config.method == "lora" and report:
-            text += (f" Every {label} update has rank ≤ {run.config.rank} (max numerical rank "
-                     f"{max(m.rank for m in report)}), whatever it learned.")
-        elif run.config is not None and run.config.method == "full" and report:
-            d = min(report[0].shape)
-            er = sum(m.effective_rank for m in report) / len(report)
-            e90 = sum(m.energy_rank_90 for m in report) / len(report)
-            text += (f" Full fine-tuning could use all {d} directions of a matrix; its updates have an "
-                     f"effective rank of {er:.0f} on average, and {e90:.0f} singular values hold 90% of "
-                     "their energy.")
-    changes = {k: {c.skill: c for c in summarize(r.history_)} for k, r in result.runs.items()
-               if r.config is not None and len(r.history_) > 1}
-    if len(changes) > 1:
-        loss = {k: c["val_loss"].change for k, c in changes.items()}
-        worst, best = max(loss, key=loss.get), min(loss, key=loss.get)
-        verdict = (f"{worst} forgot the most in this run" if loss[worst] - loss[best] > 0.05
-                   else "about the same for all of them in this run")
-        text += (" Validation loss on the original world: "
-                 + ", ".join(f"{k} {v:+.2f}" for k, v in loss.items()) + f"; {verdict}.")
+        finite = [m for m in rep if m.finite]
+        if run.config is not None and run.config.method == "lora" and finite:
+            bullets.append(f"Every {label} update has rank ≤ {run.config.rank} (max numerical rank "
+                           f"{max(m.rank for m in finite)}), whatever it learned.")
+        elif run.config is not None and run.config.method == "full" and finite:
+            er = sum(m.effective_rank for m in finite) / len(finite)
+            e90 = sum(m.energy_rank_90 for m in finite) / len(finite)
+            bullets.append(f"Full fine-tuning could use all {min(finite[0].shape)} directions of a matrix; "
+                           f"its updates have an effective rank of {er:.0f} on average, and {e90:.0f} "
+                           "singular values hold 90% of their energy.")
     replay = [r.config.replay for r in result.runs.values() if r.config is not None]
-    if replay and max(replay) == 0:
-        text += " Add replay (a quarter of each batch from the original corpus) and train again."
-    return text
+    if replay and max(replay) == 0 and any(r.forgotten for r in report.runs):
+        bullets.append("No run mixed original text into its batches: set replay to 25% and train again to "
+                       "see whether it keeps the old skills.")
+    return "**What to notice**\n\n" + "\n".join(f"- {b}" for b in bullets)
+
+
+def dtype_note(result: LoraResult) -> str | None:
+    """Which number format the runs' matrix products used, and the measurements behind the choice."""
+    runs = [r for r in result.runs.values() if hasattr(r, "bf16_")]
+    if not runs:
+        return None
+    chosen = " and ".join(sorted({"bfloat16" if r.bf16_ else "float32" for r in runs}))
+    if any(r.config.bf16 is not None for r in runs):
+        return f"Training ran its matrix products in {chosen}, as the run's settings asked."
+    d = fastest_matmul_dtype()
+    text = (f"On this CPU ({d.cpu}, {d.threads} thread(s)) a {PROBE_SIZE}x{PROBE_SIZE} matmul measured "
+            f"{d.bf16_gflops:.0f} GFLOP/s in bfloat16 and {d.fp32_gflops:.0f} in float32.")
+    timed = [(label, r.step_seconds_) for label, r in result.runs.items()
+             if getattr(r, "step_seconds_", None)]
+    if timed:
+        steps = "; ".join(f"{label} {f * 1e3:.0f} ms in float32, {b * 1e3:.0f} ms in bfloat16"
+                          for label, (f, b) in timed)
+        text += f" A matmul is not the whole step, so each run's step was timed too ({steps})."
+    return text + f" Training ran its matrix products in {chosen}; weights and Adam's moments stay float32."

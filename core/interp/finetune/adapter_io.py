@@ -3,40 +3,34 @@
 `save_pretrained` writes adapter_config.json (method, rank, alpha, which modules) and
 adapter_model.safetensors (only the adapter's own weights: A and B, or the IA3 scales), so an
 adapter for a 1M-parameter model is a few tens of kilobytes. Loading it onto the same base model
-gives back the tuned model exactly; onto a different base it fails, and we say why.
+gives back the tuned model exactly; onto a different base it fails, and the message says why.
 
-Only safetensors files are read (never pickled .bin files, which can run code), and zip archives
-are checked before extraction: no absolute paths or "..", and a size limit. A folder is read only
-under the system temp folder or this repository, unless the server sets LAB_ALLOW_LOCAL_ADAPTERS=1
-(the folder name comes from a browser). Whatever is wrong with the files (bad JSON, a config PEFT
-rejects, weights of the wrong shape, a damaged safetensors file), the error is an AdapterLoadError
-that says so. The loaded copy gets a spec of its own and the base model's `is_bundled`.
+Loading reads the two files without trusting them (core.interp.finetune.adapter_files), checks the
+config and the weights' header against the model and the memory budget before PEFT allocates
+anything (adapter_check), then lets PEFT build the adapter on a private copy from the checked
+settings only, and fills in the checked weights. The copy gets a spec of its own
+(core.models.hooked_lm.derived_spec) and the base model's `is_bundled`.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import os
 import tempfile
 import zipfile
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path
 
 from peft import PeftModel
-from peft.utils import get_peft_model_state_dict
-from safetensors import SafetensorError, safe_open
+from peft.utils import set_peft_model_state_dict
 
-from core.interp.finetune.methods import COPY_BUDGET_BYTES, MemoryBudgetError, check_copy_budget, copy_spec
+from core.interp.finetune.adapter_check import AdapterPlan, plan, read_weights
+from core.interp.finetune.adapter_files import AdapterLoadError, read_folder, read_zip
+from core.interp.finetune.memory import adapter_bytes, check_copy_budget, model_bytes
+from core.models.budget import MemoryBudgetError
+from core.models.hooked_lm import derived_spec
 from core.models.loading import wrap
 
-MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
-CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
-ALLOW_ANY_FOLDER_ENV = "LAB_ALLOW_LOCAL_ADAPTERS"  # "1": read adapter folders anywhere on the server
-REPO_DIR = Path(__file__).resolve().parents[3]
-
-
-class AdapterLoadError(ValueError):
-    """An adapter could not be loaded; the message says why in words a learner can act on."""
+MIN_WEIGHTS_LIMIT = 1_000_000  # bytes; the limit for a tiny model's adapter file is at least this
 
 
 def adapter_zip(peft_model, base_spec: str) -> bytes:
@@ -54,116 +48,49 @@ def adapter_zip(peft_model, base_spec: str) -> bytes:
     return buffer.getvalue()
 
 
-def _safe_extract(data: bytes, into: Path) -> None:
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as err:
-        raise AdapterLoadError("That file is not a zip archive.") from err
-    with zf:
-        total = 0
-        for info in zf.infolist():
-            path = PurePosixPath(info.filename)
-            if path.is_absolute() or ".." in path.parts:
-                raise AdapterLoadError(f"The zip holds an unsafe path: {info.filename!r}.")
-            total += info.file_size
-            if total > MAX_UNZIPPED_BYTES:
-                raise AdapterLoadError("The zip is too large to be an adapter for this app.")
-        zf.extractall(into)
+def max_weights_bytes(lm) -> int:
+    """The largest adapter_model.safetensors worth reading for lm: twice the model's own weights in
+    float64 (a LoRA of full rank on every matrix holds r (d_in + d_out) <= 2 d_in d_out numbers)."""
+    return max(4 * model_bytes(lm), MIN_WEIGHTS_LIMIT)
 
 
-def allowed_folder_roots() -> tuple[Path, ...] | None:
-    """Folders under which adapter folders may be read; None: anywhere (LAB_ALLOW_LOCAL_ADAPTERS=1)."""
-    if os.environ.get(ALLOW_ANY_FOLDER_ENV) == "1":
-        return None
-    return Path(tempfile.gettempdir()).resolve(), REPO_DIR
+@dataclass(frozen=True)
+class LoadedAdapter:
+    model: object  # the tuned HookedLM
+    peft_model: PeftModel
+    config: dict  # adapter_config.json as written in the file
+    plan: AdapterPlan
+
+    @property
+    def method(self) -> str:
+        return self.plan.method
 
 
-def _checked_folder(source: str | Path) -> Path:
-    """The folder named by source, resolved (links followed), if folders there may be read."""
-    root = Path(source).expanduser().resolve()
-    roots = allowed_folder_roots()
-    if roots is not None and not any(root.is_relative_to(r) for r in roots):
-        raise AdapterLoadError(
-            f"For safety, this app reads adapter folders only under {' or '.join(map(str, roots))} "
-            f"(the server can allow any folder with {ALLOW_ANY_FOLDER_ENV}=1). Upload the adapter as a "
-            ".zip instead.")
-    if not root.is_dir():
-        raise AdapterLoadError(f"{str(source)!r} is not a folder on this machine.")
-    return root
-
-
-def _adapter_folder(root: Path) -> Path:
-    """The folder holding adapter_config.json: the root, or one folder down (as in some zips)."""
-    found = [p for p in (root / CONFIG, *sorted(root.glob(f"*/{CONFIG}"))) if p.is_file()]
-    if not found:
-        raise AdapterLoadError(f"No {CONFIG} found: is this a PEFT adapter saved with save_pretrained?")
-    folder = found[0].parent
-    weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise AdapterLoadError(f"{CONFIG} is there but {WEIGHTS} is not (only safetensors are read).")
-    if weights.stat().st_size > MAX_UNZIPPED_BYTES:
-        raise AdapterLoadError(f"{WEIGHTS} is too large to be an adapter for this app.")
-    return folder
-
-
-def describe(folder: Path) -> dict:
-    """The adapter's config as a dict (method, rank, target modules, base model)."""
-    try:
-        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise AdapterLoadError(f"{CONFIG} is not a readable JSON file ({err}).") from err
-    if not isinstance(config, dict):
-        raise AdapterLoadError(f"{CONFIG} must hold a JSON object (settings by name), "
-                               f"not a {type(config).__name__}.")
-    return config
-
-
-def _short(err: Exception, limit: int = 300) -> str:
-    """An exception's message cut to `limit` characters (PEFT lists every mismatched tensor)."""
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _weight_names(path: Path) -> set[str]:
-    with safe_open(str(path), framework="pt") as f:
-        return set(f.keys())
-
-
-def load_adapter(lm, source: bytes | str | Path, max_bytes: float | None = COPY_BUDGET_BYTES):
-    """(tuned HookedLM, PeftModel, config dict) from a zip's bytes or a folder, onto a copy of lm.
+def load_adapter(lm, source: bytes | str | Path, budget_bytes: float | None = None,
+                 held_bytes: float = 0) -> LoadedAdapter:
+    """An adapter from a zip's bytes or a folder's name, on a private copy of lm.
 
     Every failure is an AdapterLoadError with a message for the learner, raised before the model
-    is copied when the copy would need more than max_bytes (None: no limit)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        if isinstance(source, bytes):
-            _safe_extract(source, Path(tmp))
-            folder = _adapter_folder(Path(tmp))
-        else:
-            folder = _adapter_folder(_checked_folder(source))
-        config = describe(folder)
-        kind = config.get("peft_type")
-        if kind not in ("LORA", "IA3"):
-            raise AdapterLoadError(f"This page reads LoRA and IA3 adapters, not {kind!r}.")
-        base = config.get("base_model_name_or_path") or "another model"
-        try:
-            check_copy_budget(lm, kind.lower(), max_bytes)
-        except MemoryBudgetError as err:
-            raise AdapterLoadError(str(err)) from err
-        try:
-            peft_model = PeftModel.from_pretrained(lm.detached_model(), str(folder))
-            missing = set(get_peft_model_state_dict(peft_model)) - _weight_names(folder / WEIGHTS)
-        except (ValueError, RuntimeError, KeyError) as err:  # PEFT: wrong modules, wrong shapes
-            raise AdapterLoadError(
-                f"This adapter does not fit {lm.name} (it was saved for {base!r}), or its config is not "
-                f"one PEFT accepts: {_short(err)}") from err
-        except (TypeError, AttributeError, OSError, SafetensorError) as err:  # bad values, bad file
-            raise AdapterLoadError(
-                f"The adapter's files are damaged or not as PEFT's save_pretrained writes them: {_short(err)}"
-            ) from err
-        if missing:
-            raise AdapterLoadError(
-                f"{WEIGHTS} lacks {len(missing)} of the adapter's weights (e.g. {min(missing)!r}): it "
-                f"does not fit {lm.name}, or the file is incomplete.")
-    tuned = wrap(peft_model.base_model.model, lm.tokenizer, spec=copy_spec(lm, f"loaded-{kind.lower()}"),
-                 name=f"{lm.name} + loaded {kind} adapter", is_bundled=lm.is_bundled)
-    return tuned, peft_model, config
+    is copied when the files do not fit the model, or the copy and the adapter, next to held_bytes,
+    would not fit budget_bytes (None: the session budget)."""
+    limit = max_weights_bytes(lm)
+    files = read_zip(source, limit) if isinstance(source, bytes) else read_folder(str(source), limit)
+    plan_ = plan(lm, files)
+    try:
+        check_copy_budget(lm, plan_.method, budget_bytes, held_bytes,
+                          extra_bytes=adapter_bytes(plan_.n_params))
+    except MemoryBudgetError as err:
+        raise AdapterLoadError(str(err)) from err
+    weights = read_weights(files, plan_)
+    peft_model = PeftModel(lm.detached_model(), plan_.peft_config)
+    result = set_peft_model_state_dict(peft_model, weights)
+    missing = [k for k in result.missing_keys if "lora_" in k or "ia3_" in k]
+    if missing or result.unexpected_keys:  # the plan said exactly these tensors: a bug if it happens
+        raise AdapterLoadError(f"PEFT did not take the adapter's weights as planned ({len(missing)} missing, "
+                               f"{len(result.unexpected_keys)} unexpected).")
+    peft_model.eval()
+    peft_model.requires_grad_(False)
+    kind = plan_.method
+    tuned = wrap(peft_model.base_model.model, lm.tokenizer, spec=derived_spec(lm.spec, f"loaded-{kind}"),
+                 name=f"{lm.name} + loaded {kind.upper()} adapter", is_bundled=lm.is_bundled)
+    return LoadedAdapter(tuned, peft_model, plan_.raw_config, plan_)

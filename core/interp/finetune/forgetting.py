@@ -28,8 +28,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
+from core.interp.finetune.packing import pack_rows
 from core.interp.finetune.tasks import Task
 from core.world import metrics
 from core.world.datasets import IOIPrompt, corpus_texts, fact_prompts, ioi_prompts
@@ -40,6 +40,8 @@ SKILL_LABELS = {"ioi_accuracy": "IOI accuracy", "ioi_logit_diff": "IOI logit dif
                 "fact_accuracy": "Facts accuracy", "induction_accuracy": "Induction accuracy",
                 "val_loss": "Validation loss", "task_accuracy": "New task accuracy"}
 HIGHER_IS_BETTER = {s: s != "val_loss" for s in SKILLS}
+ACCURACIES = ("ioi_accuracy", "fact_accuracy", "induction_accuracy", "task_accuracy")  # shares in [0, 1]
+OLD_SKILLS = ("ioi_accuracy", "fact_accuracy", "induction_accuracy")  # what the model could do before
 
 
 @dataclass(frozen=True)
@@ -62,21 +64,6 @@ class Top1Set:
         """Share of prompts whose answer is the top prediction of the HookedLM `lm`."""
         logits = lm.next_token_logits(list(self.prompts))  # [batch, d_vocab]
         return float((logits.argmax(-1) == self.answers).float().mean())
-
-
-def pack_rows(lm, texts: list[str] | tuple[str, ...], seq_len: int) -> torch.Tensor:
-    """Documents (each BOS + text) packed end to end into rows [n_rows, seq_len]; a document that
-    does not fit is cut, and the next row starts with a fresh one (as core.world.corpus does)."""
-    rows, row = [], []
-    for text in texts:
-        ids = lm.to_tokens(text)[0].tolist()
-        row += ids[: seq_len - len(row)]
-        if len(row) == seq_len:
-            rows.append(row)
-            row = []
-    if not rows:
-        raise ValueError(f"Not enough text to fill one row of {seq_len} tokens")
-    return torch.tensor(rows, dtype=torch.long)
 
 
 @dataclass(frozen=True)
@@ -120,16 +107,10 @@ class SkillSuite:
         if self.induction is not None:
             n, half_len, seed = self.induction
             out["induction_accuracy"] = metrics.induction_accuracy(lm, n=n, half_len=half_len, seed=seed)
-        out["val_loss"] = lm_loss(lm, self.validation)
+        out["val_loss"] = float(lm.loss(self.validation))  # next-token cross-entropy
         if self.task is not None:
             out["task_accuracy"] = self.task.accuracy(lm)
         return out
-
-
-def lm_loss(lm, rows: torch.Tensor) -> float:
-    """Mean next-token cross-entropy of a HookedLM on rows [batch, pos] (active hooks apply)."""
-    logits = lm(rows)  # [batch, pos, d_vocab]
-    return float(F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), rows[:, 1:].flatten()))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import torch
 from peft.tuners.ia3 import IA3Layer
 from peft.tuners.lora import LoraLayer
 
-from core.interp.finetune.methods import target_modules
+from core.interp.finetune.targets import target_modules
 
 
 def lora_delta(lora_A: torch.Tensor, lora_B: torch.Tensor, scaling: float,
@@ -114,6 +114,7 @@ class MatrixDiff:
     effective_rank: float
     energy_rank_90: int
     rank: int
+    finite: bool = True  # False when delta W holds NaN or inf (training diverged): no spectrum
 
 
 def diff_report(base_lm, delta: dict[str, torch.Tensor]) -> list[MatrixDiff]:
@@ -123,6 +124,10 @@ def diff_report(base_lm, delta: dict[str, torch.Tensor]) -> list[MatrixDiff]:
     out = []
     for name, d in delta.items():
         layer, role, rel = where[name]
+        if not bool(torch.isfinite(d).all()):  # a diverged run: no spectrum to speak of
+            out.append(MatrixDiff(name, layer, role, rel, tuple(d.shape), float("nan"), float("nan"),
+                                  np.zeros(0), float("nan"), 0, 0, finite=False))
+            continue
         s = torch.linalg.svdvals(d.double()).numpy()
         base_norm = float(base_modules[name].weight.float().norm())
         fro = float(d.norm())
@@ -159,8 +164,11 @@ def overlaps(lm, delta_a: dict[str, torch.Tensor], delta_b: dict[str, torch.Tens
     out = {}
     for name in delta_a.keys() & delta_b.keys():
         a, b = (delta_a[name].T, delta_b[name].T) if flip else (delta_a[name], delta_b[name])
-        out[name] = (subspace_overlap(a, b, k, "output"), subspace_overlap(a, b, k, "input"),
-                     min(k, a.shape[0]) / a.shape[0])
+        chance = min(k, a.shape[0]) / a.shape[0]
+        if not bool(torch.isfinite(a).all() and torch.isfinite(b).all()):  # a diverged run
+            out[name] = (float("nan"), float("nan"), chance)
+            continue
+        out[name] = (subspace_overlap(a, b, k, "output"), subspace_overlap(a, b, k, "input"), chance)
     return out
 
 
