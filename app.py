@@ -27,7 +27,7 @@ page = st.navigation(navigation)
 link_values = check_link_values(page.url_path)  # before any widget: notes what a link set in vain
 topic = topic_at(page.url_path)
 if topic is None or topic.uses_model:
-    render_sidebar()
+    render_sidebar(page.url_path)
 predict_switch()
 glossary_popover()
 try:

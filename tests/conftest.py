@@ -6,6 +6,7 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # set before transformers / huggingface_hub are imported
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.pop("NDIF_API_KEY", None)  # a developer's key must not make the sidebar ask NDIF for its models
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning threads made
 # small forward passes 20-70x slower. Must be set before torch is imported.

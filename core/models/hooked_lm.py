@@ -26,6 +26,7 @@ from torch import nn
 
 from core.models import tokens as tok
 from core.models.adapters import Adapter, AttentionWeights, adapter_for
+from core.models.backend import as_hook
 from core.models.dispatch import Dispatcher, HookFn, RunState, StopForward, apply_in
 from core.models.hook_names import all_hook_names, layer_of
 from core.models.hooked_attention import AttentionSite
@@ -94,6 +95,8 @@ def _replace_first(out, new):
 
 class HookedLM:
     """See the module docstring. Build one with core.models.load_model()."""
+
+    is_remote = False  # core.models.backend.ModelBackend: the weights are in this process
 
     def __init__(self, model: nn.Module, tokenizer, *, spec: str, display_name: str | None = None,
                  is_bundled: bool = False):
@@ -199,8 +202,9 @@ class HookedLM:
 
     @contextmanager
     def hooks(self, fwd_hooks: Iterable[tuple[str, HookFn]]) -> Iterator[HookedLM]:
-        """Activate hooks for forward passes in this thread only; removed on exit, also on error."""
-        fwd_hooks = list(fwd_hooks)
+        """Activate hooks for forward passes in this thread only; removed on exit, also on error.
+        Each hook is a (name, fn) pair or a core.models.backend.Write."""
+        fwd_hooks = [as_hook(h) for h in fwd_hooks]
         self._check_names(n for n, _ in fwd_hooks)
         outer = self._dispatch.current() or RunState()
         token = self._dispatch.state.set(outer.with_hooks(fwd_hooks))
@@ -279,6 +283,12 @@ class HookedLM:
         """Sample a continuation; active hooks apply at every step. See core.models.generation."""
         from core.models.generation import generate
         return generate(self, prompt, **kwargs)
+
+    def generate_batch(self, tokens, settings=None, *, seeds=None):
+        """Continue every row of tokens [batch, pos] at once (core.models.generation.generate_batch);
+        NNsightLM has the same method, so pages call lm.generate_batch(...) on either backend."""
+        from core.models.generation import SamplingSettings, generate_batch
+        return generate_batch(self, tokens, settings or SamplingSettings(), seeds=seeds)
 
     def unembed(self, resid: torch.Tensor) -> torch.Tensor:
         """Logits from a residual-stream vector: final norm, then the unembedding (the logit lens)."""

@@ -17,6 +17,7 @@ from core.models.loading import canonical_spec, env_int
 from ui.common.page import show_problem
 
 ACTIVE_KEY = "active_model_spec"  # the canonical spec that loaded successfully last
+PAGE_KEY = "current_page_url_path"  # set by the sidebar on every run
 SHARED_MODELS = env_int("LAB_SHARED_MODELS", 1)  # models besides the bundled one kept per server
 
 # One intra-op thread per forward pass by default: the server runs many sessions at once, and the
@@ -43,7 +44,13 @@ def load_cached(spec: str) -> HookedLM:
 
 
 def current_model() -> HookedLM:
-    """The model chosen in the sidebar (the bundled one until another loads successfully)."""
+    """The model chosen in the sidebar (the bundled one until another loads successfully), or the
+    session's remote NDIF model on a page wired for it (ui.common.remote.WIRED)."""
+    from ui.common.remote import remote_model_for
+
+    remote = remote_model_for(st.session_state.get(PAGE_KEY))
+    if remote is not None:
+        return remote
     spec = st.session_state.get(ACTIVE_KEY, BUNDLED)
     try:
         return load_cached(spec)

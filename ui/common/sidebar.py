@@ -27,7 +27,8 @@ from core.models.catalog import (
     hub_reachable,
 )
 from core.models.loading import BUNDLED_NAME, MAX_SPEC_CHARS, is_hub_id, resolve_spec, shown
-from ui.common.models import ACTIVE_KEY, load_cached
+from ui.common.models import ACTIVE_KEY, PAGE_KEY, load_cached
+from ui.common.remote import bind_session_log, remote_group
 
 MODEL_KEY = "model"  # the picker widget, and the URL parameter holding the model in use
 LINK_READ_KEY = "model_link_read"  # set once the session's link has been read
@@ -145,7 +146,9 @@ def _describe(lm, failed: bool) -> None:
                f"{c.n_heads} heads, d_model {c.d_model}, {c.n_params / 1e6:.1f}M parameters)")
 
 
-def render_sidebar() -> None:
+def render_sidebar(url_path: str | None = None) -> None:
+    bind_session_log()  # this run's nnsight / NDIF requests are logged in this session's log
+    st.session_state[PAGE_KEY] = url_path  # current_model() serves a remote model only where it runs
     _read_link()
     local = _local_models()
     reachable = _hub_ok()
@@ -187,3 +190,5 @@ def render_sidebar() -> None:
                 _cached_ids.clear()
                 st.rerun()
         st.caption(_legend(reachable))
+        with st.expander("Remote (NDIF)", icon=":material/cloud:"):
+            remote_group(url_path)
