@@ -57,14 +57,34 @@ def continuation_markdown(prompt_text: str, new_text: str) -> str:
     return f"{escape_markdown(prompt_text)}{spacer}:blue-background[{body}]"
 
 
+def experiment_link(url_path: str) -> str:
+    """The full link to this page as it is now: the app's address, the page, and every control bound to
+    the URL (the model by its id). Opened in a fresh browser it shows the same experiment."""
+    from urllib.parse import urlencode, urlsplit
+
+    try:
+        parts = urlsplit(st.context.url or "")
+        base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+    except ValueError:
+        base = ""
+    query = urlencode(st.query_params.to_dict())
+    return f"{base}/{url_path}" + (f"?{query}" if query else "")
+
+
 def page_footer(url_path: str, uses_model: bool) -> None:
-    """The foot of every topic page: "Add to notebook" for a note, and a link to the next topic."""
+    """The foot of every topic page: a link to this experiment, "Add to notebook" for a note, and a
+    link to the next topic."""
     from ui.common.notebook import add_note
     from ui.common.registry import next_topic
 
     st.divider()
-    left, right = st.columns([1, 2], vertical_alignment="center")
-    with left:
+    share, note, nxt = st.columns([1, 1, 2], vertical_alignment="center")
+    with share.popover("Copy link to this experiment", icon=":material/link:"):
+        st.code(experiment_link(url_path), language=None, wrap_lines=True)
+        st.caption("Every setting of this page is in the link. Where a result needs a run (training an "
+                   "SAE, fine-tuning, training a transformer), the link restores the settings and one click "
+                   "reruns them.")
+    with note:
         model = ""
         if uses_model:
             from ui.common.models import current_model
@@ -72,6 +92,6 @@ def page_footer(url_path: str, uses_model: bool) -> None:
         add_note(url_path, model, key="page_note")
     topic = next_topic(url_path)
     if topic is not None:
-        with right:
+        with nxt:
             st.page_link(topic.script, label=f"Next: {topic.title}", icon=":material/arrow_forward:",
                          help=topic.blurb)
