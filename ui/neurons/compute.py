@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-import streamlit as st
 import torch
 
 from core.interp.neurons import ablation as K
@@ -27,7 +26,7 @@ from core.models import HookedLM
 from core.world import datasets as world_data
 from core.world.corpus import build_corpus
 from ui.common.budget import check_session_fits
-from ui.common.cache import cache_on_model, model_key
+from ui.common.cache import cache_on_model, resource_on_model
 
 CORPUS_ROWS, CORPUS_SEED = 400, 7  # 400 rows x 128 tokens: 50,800 tokens after the first of each row
 WORLD_DOCS = 600  # a hub model reads the bundled world's stories as text
@@ -81,21 +80,20 @@ def records(lm: HookedLM, layer: int, source: str, key: str, text: str = "") -> 
     return A.neuron_records(lm, layer, rows, lengths)
 
 
-@st.cache_resource(max_entries=3, show_spinner=False)
-def labelled(lm_key: str, _lm: HookedLM, seed: int) -> Lb.LabelledTokens:
-    """Labelled text for the model whose spec is lm_key (the key; _lm itself is not hashed)."""
-    return Lb.labelled_tokens(_lm, LABEL_DOCS, seed)
+@resource_on_model(max_entries=3, show_spinner=False)
+def labelled(lm: HookedLM, seed: int) -> Lb.LabelledTokens:
+    """Labelled text for the model (shared; never modified)."""
+    return Lb.labelled_tokens(lm, LABEL_DOCS, seed)
 
 
-@st.cache_resource(max_entries=6, show_spinner="Reading every neuron of the layer on fresh sentences...")
-def label_acts(lm_key: str, _lm: HookedLM, layer: int, seed: int) -> np.ndarray:
+@resource_on_model(max_entries=6, show_spinner="Reading every neuron of the layer on fresh sentences...")
+def label_acts(lm: HookedLM, layer: int, seed: int) -> np.ndarray:
     """[n_tokens, d_mlp] float16 activations on the labelled text of `seed` (shared; never modified)."""
-    data = labelled(lm_key, _lm, seed)
-    return Lb.neuron_activations(_lm, data, layer).to(torch.float16).numpy()
+    return Lb.neuron_activations(lm, labelled(lm, seed), layer).to(torch.float16).numpy()
 
 
 def data_and_acts(lm, layer: int, seed: int) -> tuple[Lb.LabelledTokens, np.ndarray]:
-    return labelled(model_key(lm), lm, seed), label_acts(model_key(lm), lm, layer, seed)
+    return labelled(lm, seed), label_acts(lm, layer, seed)
 
 
 @cache_on_model(max_entries=16, show_spinner=False)
