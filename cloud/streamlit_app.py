@@ -8,7 +8,7 @@ What it changes, each only as a default (the deployment's environment or secrets
 - LAB_TORCH_THREADS=1: one torch thread per forward pass, so visitors share the CPU fairly;
 - LAB_NOTEBOOK=session: without a database configured in secrets, each visitor's notebook lives in
   their session (a shared disk would mix visitors, and Cloud wipes it on restart);
-- LAB_MODEL_ROOTS="": links cannot name folders on the server;
+- LAB_MODEL_ROOTS="": links load models from the hub and its cache only, never other server folders;
 - error details are not shown to visitors (no tracebacks with server paths).
 """
 

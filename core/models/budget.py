@@ -9,6 +9,7 @@ lower. The budget is LAB_SESSION_MEMORY_MB (default 1,500 MB).
 
 from __future__ import annotations
 
+import math
 import os
 
 DEFAULT_SESSION_MB = 1500
@@ -24,6 +25,8 @@ def session_budget_bytes() -> int:
     try:
         mb = float(os.environ.get("LAB_SESSION_MEMORY_MB", DEFAULT_SESSION_MB))
     except ValueError:
+        mb = DEFAULT_SESSION_MB
+    if not math.isfinite(mb):
         mb = DEFAULT_SESSION_MB
     return int(max(mb, 1) * 1e6)
 

@@ -6,12 +6,14 @@ under the four headings of a research log: what worked, what didn't, a surprise,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 HEADINGS = ("what worked", "what didn't", "surprise", "open question")
 MAX_NOTE_CHARS = 20_000  # a note longer than this is refused with a message, not cut silently
 MAX_FIELD_CHARS = 2_000  # question, answers, measured outcome, reason
+PAGE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")  # a page's url_path: links are built from it
 MAX_URL_CHARS = 16_000  # a page's URL state: a full 2,000-character text box triples when URL-encoded
 
 
@@ -33,6 +35,11 @@ class Entry:
     owner: str = ""  # the signed-in user, or "" on a local run
 
     def __post_init__(self):
+        if not PAGE_NAME.fullmatch(self.page or ""):
+            raise ValueError(f"page must be a page's name (lower-case letters, digits, -), not "
+                             f"{self.page[:40]!r}")
+        if self.url and (not self.url.startswith("?") or any(c in self.url for c in "\r\n\\ ")):
+            raise ValueError("url must be the query part of a link to this app (starting with '?')")
         if self.heading and self.heading not in HEADINGS:
             raise ValueError(f"heading must be one of {HEADINGS}, not {self.heading!r}")
         if len(self.note) > MAX_NOTE_CHARS:

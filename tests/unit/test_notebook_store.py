@@ -72,14 +72,23 @@ def test_owners_are_separate(store):
 
 
 def test_a_batch_is_all_or_nothing(store):
-    good = _entry()
-    bad = _entry(page="x" * 200)  # longer than the page column allows on PostgreSQL; SQLite takes it
+    inserts = []
+
+    def fail_on_the_second_insert(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO ENTRIES"):
+            inserts.append(statement)
+            if len(inserts) == 2:
+                raise RuntimeError("the database went away mid-batch")
+
+    sa.event.listen(store.engine, "before_cursor_execute", fail_on_the_second_insert)
     try:
-        store.add_many([good, bad])
-    except sa.exc.DBAPIError:
-        assert store.count() == 0  # the good one was rolled back with the bad one
-    else:
-        assert store.count() == 2
+        with pytest.raises(RuntimeError):
+            store.add_many([_entry(), _entry(correct=False)])
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", fail_on_the_second_insert)
+    assert len(inserts) == 2 and store.count() == 0  # the first insert was rolled back with the second
+    store.add_many([_entry(), _entry(correct=False)])
+    assert store.count() == 2
 
 
 def test_an_old_schema_is_migrated_forward(tmp_path):
@@ -178,3 +187,13 @@ def test_calibration_verdict_goes_each_way():
     good = calibration_verdict(_graded([0.7] * 10, [True] * 7 + [False] * 3))
     assert "overconfident" in over and "underconfident" in under and "well calibrated" in good
     assert "so far" in calibration_verdict(_graded([0.7], [True]))
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("page", "/evil.example"), ("page", "//evil.example"), ("page", "Attention"), ("page", ""),
+    ("url", "https://evil.example"), ("url", "?a=1\nb"), ("url", "x?a=1"),
+])
+def test_an_entry_cannot_carry_a_link_to_elsewhere(field, value):
+    with pytest.raises(ValueError):
+        _entry(**{field: value})
+    assert _entry(page="attention", url="?attn_layer=0").url == "?attn_layer=0"

@@ -14,7 +14,7 @@ import torch
 
 from core.models import BUNDLED, EmptyPromptError, HookedLM, ModelLoadError, Prompt, load_model
 from core.models.loading import canonical_spec, env_int
-from ui.common.page import show_problem
+from ui.common.page import escape_markdown, show_problem
 
 ACTIVE_KEY = "active_model_spec"  # the canonical spec that loaded successfully last
 PAGE_KEY = "current_page_url_path"  # set by the sidebar on every run
@@ -82,5 +82,5 @@ def prompt_box(lm: HookedLM, *, key: str, default: str, label: str = "Prompt",
                    f"({prompt.n_dropped} tokens dropped from the end).")
     if prompt.unknown:
         show_problem("This model has never seen these words, so they become an unknown token: "
-                     f"{', '.join(prompt.unknown)}. Results for them mean little.")
+                     f"{escape_markdown(', '.join(prompt.unknown))}. Results for them mean little.")
     return prompt

@@ -14,6 +14,7 @@ Where entries live depends on the deployment:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,8 +23,11 @@ import streamlit as st
 
 from core.notebook.entries import HEADINGS, MAX_URL_CHARS, Entry
 from core.notebook.store import NotebookStore
+from ui.common.budget import hold
 
 SESSION_KEY = "notebook_entries"
+MAX_SESSION_ENTRIES = 5_000  # a session's notebook lives in the server's memory: a bound per visitor
+MAX_OWNER_ENTRIES = 50_000  # one learner's notebook in a shared database
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE = ROOT / "data" / "notebook.sqlite"
 
@@ -88,14 +92,23 @@ def entries() -> list[Entry]:
 
 
 def save_entries(new: list[Entry]) -> None:
-    """Keep entries for this learner, all or none."""
+    """Keep entries for this learner, all or none; ValueError (saying what to do) past the limit."""
     place = where()
     if place.kind == "session":
         book = st.session_state.setdefault(SESSION_KEY, [])
-        start = len(book)
+        _check_room(len(book), len(new), MAX_SESSION_ENTRIES, "this session's notebook")
+        start = max((e.id or 0 for e in book), default=0)
         book.extend(replace(e, id=start + i + 1) for i, e in enumerate(new))
+        hold("notebook", sum(len(e.note) + len(e.url) + 500 for e in book))
         return
+    _check_room(store().count(place.owner), len(new), MAX_OWNER_ENTRIES, "your notebook")
     store().add_many(new, owner=place.owner)
+
+
+def _check_room(have: int, adding: int, limit: int, what: str) -> None:
+    if have + adding > limit:
+        raise ValueError(f"{what[:1].upper() + what[1:]} keeps up to {limit:,} entries; it has {have:,} "
+                         f"and this would add {adding:,}. Export it and delete older entries first.")
 
 
 def save_entry(entry: Entry) -> None:
@@ -108,6 +121,7 @@ def delete_entries(ids: list[int]) -> int:
         book = st.session_state.get(SESSION_KEY, [])
         keep = [e for e in book if e.id not in set(ids)]
         st.session_state[SESSION_KEY] = keep
+        hold("notebook", sum(len(e.note) + len(e.url) + 500 for e in keep))
         return len(book) - len(keep)
     return store().delete(ids, owner=place.owner)
 
@@ -121,8 +135,8 @@ def experiment_url() -> str:
     return url if len(url) <= MAX_URL_CHARS else ""  # too long to keep as a link: the entry has none
 
 
-def note_form(entry: Entry, *, key: str) -> None:
-    """A popover to file `entry` with a heading and a note (the note is optional)."""
+def note_form(make_entry: Callable[[], Entry], *, key: str) -> None:
+    """A popover to file the entry `make_entry()` builds with a heading and a note (optional)."""
     with st.popover("Add to notebook", icon=":material/edit_note:"):
         with st.form(f"{key}_note_form", border=False, clear_on_submit=False):
             heading = st.selectbox("File under", HEADINGS, key=f"{key}_heading")
@@ -131,7 +145,7 @@ def note_form(entry: Entry, *, key: str) -> None:
             saved = st.form_submit_button("Save", icon=":material/save:")
         if saved:
             try:
-                save_entry(entry.with_note(heading, note))
+                save_entry(make_entry().with_note(heading, note))
             except (ValueError, sa.exc.SQLAlchemyError) as err:
                 st.warning(f"Not saved: {err}", icon=":material/warning:")  # the note stays in the box
             else:
@@ -140,4 +154,4 @@ def note_form(entry: Entry, *, key: str) -> None:
 
 def add_note(page: str, model_spec: str, *, key: str) -> None:
     """The "Add to notebook" control for a note without a prediction."""
-    note_form(Entry(page=page, model=model_spec, url=experiment_url()), key=key)
+    note_form(lambda: Entry(page=page, model=model_spec, url=experiment_url()), key=key)

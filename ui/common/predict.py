@@ -96,10 +96,11 @@ class PredictStep:
                               + (f" ({_plain(grade.detail)})" if grade.detail else ""))
             left, right = st.columns([1, 1])
             with left:
-                note_form(Entry(page=self.page, model=self.model, url=experiment_url(), question=self.text,
-                                prediction=answer_words(self.question, p.answer), confidence=p.confidence,
-                                reason=p.reason, measured=grade.measured, correct=grade.correct),
-                          key=f"{self.key}_graded")
+                note_form(lambda: Entry(
+                    page=self.page, model=self.model, url=experiment_url(), question=self.text,
+                    prediction=answer_words(self.question, p.answer), confidence=p.confidence,
+                    reason=p.reason, measured=grade.measured, correct=grade.correct),
+                    key=f"{self.key}_graded")
             right.button("Predict again", key=f"{self.key}_again", type="tertiary", icon=":material/replay:",
                          on_click=_forget, args=(self.key, self.question.id))
         return grade

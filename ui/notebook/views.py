@@ -112,10 +112,12 @@ def export_import(entries: list[Entry]) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Export**")
-        st.download_button("Lab report (Markdown)", to_markdown(entries, base_url()), "lab-notebook.md",
+        base = base_url()
+        st.download_button("Lab report (Markdown)", lambda: to_markdown(entries, base), "lab-notebook.md",
                            mime="text/markdown", icon=":material/description:", disabled=not entries)
-        st.download_button("Everything (JSON, to import again)", to_json(entries), "lab-notebook.json",
-                           mime="application/json", icon=":material/data_object:", disabled=not entries)
+        st.download_button("Everything (JSON, to import again)", lambda: to_json(entries),
+                           "lab-notebook.json", mime="application/json", icon=":material/data_object:",
+                           disabled=not entries)
     with right:
         st.markdown("**Import** a JSON file exported here")
         upload = st.file_uploader("Notebook file", type=["json"], key="nb_import",
