@@ -88,6 +88,16 @@ def stream_label(layer: int) -> str:
     return "embeddings (before layer 0)" if layer == EMBEDDINGS else f"after layer {layer}"
 
 
+def layer_words(layer: int) -> str:
+    """A stream point in a sentence: "the embeddings" or "layer 2"."""
+    return "the embeddings" if layer == EMBEDDINGS else f"layer {layer}"
+
+
+def short_label(layer: int) -> str:
+    """A stream point on an axis or a slider: "embed" or "2"."""
+    return "embed" if layer == EMBEDDINGS else str(layer)
+
+
 def stream_layer_of(name: str) -> int | None:
     """The stream point a residual hook reads, in the lab's convention: resid_post L -> L,
     resid_pre L -> L - 1 (the same tensor as the stream after layer L - 1), else None."""

@@ -1,4 +1,4 @@
-"""One meaning of "layer" on every page, and a picture of it.
+"""One meaning of "layer" on every page, and a picture of it (short_label is re-exported for pages).
 
 "Layer L" is the residual stream after block L; "the embeddings" is the stream before block 0
 (core.models.hook_names.stream_hook). A page that reads or writes the stream asks for the point with
@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.models.hook_names import EMBEDDINGS, hook_label, stream_hook, stream_label, stream_layers
+from core.models.hook_names import hook_label, short_label, stream_hook, stream_label, stream_layers
 from ui.common.charts import layer_diagram
 
 HELP = ("Layer L is the residual stream after block L (what block L + 1 reads); 'embed' is the stream "
         "before block 0: token + position embeddings.")
-
-
-def short_label(layer: int) -> str:
-    return "embed" if layer == EMBEDDINGS else str(layer)
 
 
 def stream_layer_select(n_layers: int, *, key: str, default: int, label: str = "Layer",

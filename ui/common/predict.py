@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.models.hook_names import EMBEDDINGS
+from core.models.hook_names import layer_words
 from core.notebook.entries import Entry
 from core.notebook.questions import Grade, Prediction, Question, head_name
 from ui.common.notebook import experiment_url, note_form
@@ -45,10 +45,6 @@ def predict_switch() -> None:
     st.sidebar.toggle("Predict before results", key=SWITCH_KEY,
                       help="Each page asks a question before it shows its main result, and grades "
                            "your answer against what it measures. Switch off to see results at once.")
-
-
-def layer_words(layer: int) -> str:
-    return "the embeddings" if layer == EMBEDDINGS else f"layer {layer}"
 
 
 def answer_words(question: Question, answer) -> str:

@@ -5,27 +5,23 @@ from __future__ import annotations
 
 from core.interp.probes.probe import ProbeReport
 from core.interp.probes.verdicts import readability
-from core.models.hook_names import EMBEDDINGS
+from core.models.hook_names import layer_words
 from core.notebook.questions import Grade, Question, register
-
-
-def _layer(layer: int) -> str:
-    return "the embeddings" if layer == EMBEDDINGS else f"layer {layer}"
 
 
 def _grade_first_readable(report: ProbeReport, answer: int) -> Grade:
     """Right when the answer is the first layer whose held-out score reaches READABLE_AT."""
     r = readability(report)
     answer = int(answer)
-    mine = (f"{_layer(answer)} scores {report.test_score[report.index(answer)]:.2f}"
-            if answer in report.layers else f"{_layer(answer)} is not probed here")
+    mine = (f"{layer_words(answer)} scores {report.test_score[report.index(answer)]:.2f}"
+            if answer in report.layers else f"{layer_words(answer)} is not probed here")
     if r.first is None:
         best = report.layers[r.best]
         return Grade(False, f"no layer reaches {r.threshold:.2f} held-out {report.metric} "
-                            f"(the best: {_layer(best)}, {r.score:.2f})", mine)
+                            f"(the best: {layer_words(best)}, {r.score:.2f})", mine)
     first = report.layers[r.first]
-    before = (f"; {_layer(report.layers[r.first - 1])}: {r.before:.2f}" if r.before is not None else "")
-    return Grade(answer == first, f"{_layer(first)} first reaches {r.threshold:.2f} "
+    before = (f"; {layer_words(report.layers[r.first - 1])}: {r.before:.2f}" if r.before is not None else "")
+    return Grade(answer == first, f"{layer_words(first)} first reaches {r.threshold:.2f} "
                                   f"({r.score:.2f}{before})", mine)
 
 

@@ -5,14 +5,14 @@ lens's top prediction, through the output)."""
 from __future__ import annotations
 
 from core.interp.residual.verdicts import Readability
-from core.models.hook_names import EMBEDDINGS
+from core.models.hook_names import layer_words
 from core.notebook.questions import Grade, Question, register
 
 
 def _where(layer: int | None) -> str:
     if layer is None:
         return "never (the answer is not the model's top prediction)"
-    return "the embeddings" if layer == EMBEDDINGS else f"layer {layer}"
+    return layer_words(layer)
 
 
 def _grade_first_readable(result: Readability, answer: int) -> Grade:
