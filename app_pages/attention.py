@@ -9,9 +9,11 @@ from core.notebook.questions.attention import PREVIOUS_TOKEN_HEAD
 from ui.attention import compute
 from ui.attention import heads as attention_heads
 from ui.attention import views as attention_views
+from ui.common.interventions import show_active, signature
 from ui.common.models import current_model, prompt_box
-from ui.common.page import how_it_is_computed, page_header
+from ui.common.page import end_page, how_it_is_computed, page_header
 from ui.common.predict import predict_first
+from ui.common.remote import ask
 
 # Unrelated words, then the same words again: only copying can predict the second half (induction).
 BUNDLED_PROMPT = ("kite Oslo purple cheerful Ben lake moo Tokyo duck river. "
@@ -30,19 +32,31 @@ page_header(
 )
 
 lm = current_model()
+show_active(lm, key="attn_iv")
+sig = signature(lm)
 prompt = prompt_box(lm, key="attn_prompt", default=BUNDLED_PROMPT if lm.is_bundled else OTHER_PROMPT,
-                    height=90, max_tokens=compute.MAX_TOKENS)
+                    height=90, max_tokens=compute.max_tokens(lm))
+if compute.max_tokens(lm) < compute.MAX_TOKENS:
+    st.caption(f":material/cloud: This page reads at most {compute.max_tokens(lm)} tokens from this model: "
+               "every head's pattern grows with the square of the prompt's length, and one request to a "
+               f"model elsewhere brings back at most {compute.MAX_READ_BYTES / 1e6:,.0f} MB.")
 listed = compute.listed_heads(lm)
 induction = max(listed.get("induction", []), key=lambda t: t[2], default=(0, 0, 0.0))
 layer, head, weighted = attention_views.controls(lm, default=induction[:2])
 
-step = predict_first(PREVIOUS_TOKEN_HEAD, key="attn_predict", context=lm.spec, page="attention",
+step = predict_first(PREVIOUS_TOKEN_HEAD, key="attn_predict", context=f"{lm.spec}|{sig}", page="attention",
                      model=lm.spec, cfg=lm.cfg)
 if prompt is not None and step.ready:
-    scores = compute.score_tables(lm)
+    scores = ask(lm, "Scoring every head on repeated random tokens", lambda: compute.score_tables(lm, sig),
+                 key="attn_scores")
+    if scores is None:  # a remote request failed: the message is on the page
+        end_page()
     step.reveal(scores)
     tokens = tuple(int(t) for t in prompt.tokens[0])
-    run = compute.attention_run(lm, tokens)
+    run = ask(lm, "Reading every head's pattern", lambda: compute.attention_run(lm, tokens, sig),
+              key="attn_run")
+    if run is None:
+        end_page()
     kinds = attention_lesson.head_types(scores)
     st.caption(f"{run.n_pos} tokens (the first is the beginning-of-text token the model always gets); "
                f"{lm.cfg.n_layers} layers x {lm.cfg.n_heads} heads"
@@ -83,7 +97,14 @@ how_it_is_computed(
         "eigenvalue copying score.",
         "Olsson et al. (2022), [*In-context learning and induction heads*]"
         "(https://transformer-circuits.pub/2022/in-context-learning-and-induction-heads/index.html).",
-        "Vig (2019), bertviz, and Cooney and Nanda, CircuitsVis: the attention views this page builds on; "
-        "TransformerLens's head detector; ARENA's induction-head exercises for the diagonal measure.",
+        "Vig (2019), [*A multiscale visualization of attention in the Transformer model*]"
+        "(https://arxiv.org/abs/1906.05714), the paper behind bertviz: attention at the head, model and "
+        "neuron level, side by side.",
+        "Cooney and Nanda, [CircuitsVis](https://github.com/TransformerLensOrg/CircuitsVis): interactive "
+        "attention-pattern views (every head of a layer over the tokens) that work with TransformerLens.",
+        "ARENA, [*Transformer interpretability* chapter]"
+        "(https://arena-chapter1-transformer-interp.streamlit.app/): exercises that build induction heads, "
+        "head detectors and the diagonal measure by hand.",
+        "TransformerLens's head detector: previous-token, duplicate-token and induction head scores.",
     ),
 )

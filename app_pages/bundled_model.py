@@ -9,7 +9,7 @@ from core.notebook.questions.bundled_model import LIMITS, WORST_LIMIT, can_ask, 
 from core.world import corpus, grammar
 from core.world.datasets import token_groups
 from ui.attention.charts import layer_head_heatmap
-from ui.bundled_model.compute import model_card, report
+from ui.bundled_model.compute import continuation, model_card, report
 from ui.bundled_model.frames import floors_table, head_score_frame, limits_table
 from ui.bundled_model.views import heads_caption
 from ui.common.models import load_cached, prompt_box
@@ -82,8 +82,9 @@ temperature = g1.slider("Temperature", 0.0, 2.0, 0.0, 0.1, key="bm_temp", bind="
 n_new = g2.slider("New tokens", 1, 60, 20, key="bm_new", bind="query-params")
 gen_seed = g3.number_input("Seed", 0, 10_000, 0, key="bm_gen_seed", bind="query-params")
 if prompt is not None:
-    out = lm.generate(prompt.tokens, max_new_tokens=n_new, temperature=temperature, seed=int(gen_seed))
-    st.markdown(continuation_markdown(lm.to_string(prompt.tokens[0, 1:]), out.new_text))
+    ids = tuple(prompt.tokens[0].tolist())
+    new_text = continuation(lm, ids, int(n_new), float(temperature), int(gen_seed))
+    st.markdown(continuation_markdown(lm.to_string(prompt.tokens[0, 1:]), new_text))
 
 st.subheader("Limits")
 if can_ask(rep):

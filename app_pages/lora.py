@@ -9,7 +9,14 @@ from core.notebook.questions.lora import FORGETS_MORE, MEAN_DROP
 from ui.common.models import current_model
 from ui.common.page import end_page, how_it_is_computed, page_header, show_problem
 from ui.common.predict import predict_first
-from ui.lora.compute import current_result, memory_note, promise, recover_interrupted, train_live
+from ui.lora.compute import (
+    current_result,
+    diverged_runs,
+    memory_note,
+    promise,
+    recover_interrupted,
+    train_live,
+)
 from ui.lora.controls import settings_form
 from ui.lora.files import downloads, loader
 from ui.lora.frames import run_summary_frame
@@ -74,7 +81,7 @@ st.dataframe(run_summary_frame(result.runs), hide_index=True)
 note = dtype_note(result)
 st.caption(f":material/memory: {memory_note(lm)}" + (f"  \n:material/speed: {note}" if note else ""))
 
-report = result.report()
+report = result.report(diverged_runs(lm, result))
 if result.settings is not None and result.settings == settings:
     step.reveal(report)
 st.markdown(what_to_notice(lm, result, report))
@@ -87,7 +94,7 @@ with weights:
 with behaviour:
     behaviour_tab(lm, result)
 with forgotten:
-    forgetting_tab(lm, result)
+    forgetting_tab(lm, result, report)
 with files:
     downloads(lm, result)
     st.markdown("**Load an adapter** for the current model: it is compared with the runs above.")

@@ -3,15 +3,27 @@
 import streamlit as st
 
 from core.bundled.report import report_heads
-from core.interp.patching import attribution, circuits, edges, engine, graph, metric, path_patching, sweeps
+from core.interp.patching import (
+    attribution,
+    circuits,
+    edges,
+    engine,
+    graph,
+    metric,
+    path_patching,
+    reads,
+    sweeps,
+)
 from core.interp.patching.tasks import PairError
 from core.interp.patching.verdicts import head_effects
 from core.notebook.questions.patching import TOP_HEAD
 from ui.bundled_model.compute import report
+from ui.common.interventions import show_active, signature
 from ui.common.models import current_model
 from ui.common.page import end_page, how_it_is_computed, page_header, show_problem
 from ui.common.predict import predict_first
-from ui.patching import compute, views
+from ui.common.remote import ask
+from ui.patching import budget, compute, views
 from ui.patching.controls import BEHAVIOUR_LABELS, pick_behaviour, pick_direction
 
 page_header(
@@ -25,20 +37,34 @@ page_header(
 )
 
 lm = current_model()
+here = reads.has_weights(lm)  # False: a model elsewhere (nnsight), patched on a budget of requests
+show_active(lm, key="patch_iv")
+sig = signature(lm)
 behaviour, custom = pick_behaviour(lm)
 try:
     task = compute.task_of(lm, behaviour, custom)
 except PairError as err:
     show_problem(str(err))
     end_page()
-views.show_pair(task, compute.baseline(lm, behaviour, custom))
+base = ask(lm, "Running the clean and corrupted prompts",
+           lambda: compute.baseline(lm, behaviour, custom, sig), key="patch_baseline")
+if base is None:  # a remote request failed: the message is on the page
+    end_page()
+views.show_pair(task, base)
 direction = pick_direction()
+if not here and budget.blocked_by_interventions(lm):
+    end_page()
 
-step = predict_first(TOP_HEAD, key="patch_predict", context=f"{lm.spec}|{behaviour}|{custom}|{direction}",
+step = predict_first(TOP_HEAD, key="patch_predict",
+                     context=f"{lm.spec}|{behaviour}|{custom}|{direction}|{sig}",
                      page="patching", model=lm.spec, cfg=lm.cfg,
                      fields={"behaviour": BEHAVIOUR_LABELS[behaviour]})
 if step.ready:
-    step.reveal(head_effects(compute.sweep(lm, behaviour, custom, "heads", direction)))
+    heads = (compute.sweep(lm, behaviour, custom, "heads", direction, sig) if here
+             else budget.heads_sweep(lm, behaviour, custom, direction))
+    if heads is None:
+        end_page()
+    step.reveal(head_effects(heads))
     truth = None
     if lm.is_bundled and behaviour == "induction" and report():
         listed = report_heads(report())
@@ -47,22 +73,22 @@ if step.ready:
         views.TABS, key="patch_view", on_change="rerun", bind="query-params")
     if sweep_tab.open:
         with sweep_tab:
-            views.sweeps_tab(lm, behaviour, custom, direction)
+            (views.sweeps_tab if here else budget.sweeps_tab)(lm, behaviour, custom, direction)
     if path_tab.open:
         with path_tab:
-            views.paths_tab(lm, behaviour, custom, direction)
+            views.paths_tab(lm, behaviour, custom, direction) if here else budget.local_only("Path patching")
     if atp_tab.open:
         with atp_tab:
-            views.attribution_tab(lm, behaviour, custom, direction)
+            (views.attribution_tab if here else budget.attribution_tab)(lm, behaviour, custom, direction)
     if circuit_tab.open:
         with circuit_tab:
-            views.circuit_tab(lm, behaviour, custom, truth)
+            views.circuit_tab(lm, behaviour, custom, truth) if here else budget.local_only("Circuit")
     if check_tab.open:
         with check_tab:
-            views.crosscheck_tab(lm, behaviour, custom)
+            views.crosscheck_tab(lm, behaviour, custom) if here else budget.local_only("Cross-check")
 
 how_it_is_computed(
-    metric, engine, sweeps, path_patching, attribution, graph, edges, circuits,
+    metric, engine, sweeps, path_patching, attribution, graph, edges, circuits, reads,
     papers=(
         "Meng, Bau, Andonian and Belinkov (2022), [*Locating and editing factual associations in GPT*]"
         "(https://arxiv.org/abs/2202.05262): causal tracing, patching the residual stream.",
@@ -83,6 +109,9 @@ how_it_is_computed(
         "faithfulness*](https://arxiv.org/abs/2403.17806): EAP-IG.",
         "Olsson et al. (2022), [*In-context learning and induction heads*]"
         "(https://transformer-circuits.pub/2022/in-context-learning-and-induction-heads/index.html).",
-        "TransformerLens's `patching` module (Nanda and Bloom): the sweeps this page batches.",
+        "TransformerLens's `patching` module (Nanda and Bloom): the sweeps this page batches; its "
+        "[activation patching demo](https://transformerlensorg.github.io/TransformerLens/generated/demos/"
+        "Activation_Patching_in_TL_Demo.html) walks through the same sweeps (stream, attention and MLP "
+        "outputs, heads) on IOI.",
     ),
 )

@@ -13,6 +13,7 @@ from ui.common.interventions import show_active, signature
 from ui.common.models import current_model
 from ui.common.page import end_page, escape_markdown, how_it_is_computed, page_header
 from ui.common.predict import predict_first
+from ui.common.remote import ask
 from ui.residual import compute, controls, views
 
 page_header(
@@ -31,7 +32,9 @@ s = controls.settings(lm)
 if s is None:
     end_page()
 tokens = tuple(int(t) for t in s.prompt.tokens[0])
-top = compute.final_top(lm, tokens, sig)
+top = ask(lm, "Reading the model's answer", lambda: compute.final_top(lm, tokens, sig), key="res_top")
+if top is None:  # a remote request failed: the message is on the page
+    end_page()
 answer_words = f"the model's answer {lm.to_string([top])!r}"
 
 step = predict_first(FIRST_READABLE, key="res_predict", context=f"{lm.spec}|{tokens}|{sig}", page="residual",
@@ -40,7 +43,10 @@ step = predict_first(FIRST_READABLE, key="res_predict", context=f"{lm.spec}|{tok
 if step.ready:
     targets = ((s.answer_id,) * len(tokens) if s.colour_by == "answer"
                else tuple(int(t) for t in lens_lesson.next_token_targets(s.prompt.tokens, top)))
-    grid = compute.lens_grid(lm, tokens, targets, None, sig)
+    grid = ask(lm, "Reading the logit lens", lambda: compute.lens_grid(lm, tokens, targets, None, sig),
+               key="res_lens")
+    if grid is None:
+        end_page()
     readable = compute.readability(grid, answer_words)
     step.reveal(readable)
     tabs = st.tabs(views.VIEWS, key=views.VIEW, on_change="rerun", bind="query-params")
@@ -53,10 +59,18 @@ if step.ready:
             views.tuned_view(lm, s, tokens, targets, sig, answer_words)
     if dla_tab.open:
         with dla_tab:
-            views.dla_view(compute.dla(lm, tokens, s.answer_id, s.other_id, s.answer, s.other, sig), s)
+            result = ask(lm, "Direct logit attribution",
+                         lambda: compute.dla(lm, tokens, s.answer_id, s.other_id, s.answer, s.other, sig),
+                         key="res_dla")
+            if result is not None:
+                views.dla_view(result, s)
     if anatomy_tab.open:
         with anatomy_tab:
-            views.anatomy_view(compute.anatomy(lm, tokens, True, sig))
+            if views.anatomy_fits(lm, len(tokens)):
+                result = ask(lm, "Reading the stream's anatomy",
+                             lambda: compute.anatomy(lm, tokens, True, sig), key="res_anatomy")
+                if result is not None:
+                    views.anatomy_view(result)
     if truth_tab.open:
         with truth_tab:
             lens_key = compute.data_key(lm, "corpus")

@@ -11,7 +11,6 @@ from core.interp.sae import model as sae_model
 from core.interp.sae import splice as sae_splice
 from core.interp.sae import train as sae_train
 from core.interp.sae import verdict as sae_verdict
-from core.interp.sae.verdict import sweep_verdict
 from core.models.dtype import fastest_matmul_dtype
 from core.notebook.questions.sae import HOW_MANY_FOUND, N_ATTRIBUTES
 from ui.common.models import current_model
@@ -30,6 +29,8 @@ from ui.sae.training import (
     check_training_fits,
     recover_interrupted,
     run_sweep,
+    sweep_values,
+    sweep_verdict_of,
     train_live,
 )
 
@@ -92,11 +93,13 @@ else:
             st.altair_chart(training_curves(history_frame(run.history)))
 
     st.subheader("Sparsity against reconstruction")
+    swept = run.experiment or experiment
+    n_sweep = len(sweep_values(swept.config.architecture))
     st.markdown("Each point is one SAE. Sparser SAEs (lower L0) reconstruct less; where on this curve "
-                "do the known attributes show up? The sweep trains five short SAEs like the one above, "
-                "with L1 (or k) varied.")
-    if st.button("Run a sweep (5 SAEs)", key="sae_sweep", icon=":material/linear_scale:"):
-        run_sweep(lm, run.experiment or experiment)
+                f"do the known attributes show up? The sweep trains {n_sweep} short SAEs like the one "
+                f"above, with {'k' if swept.config.architecture == 'topk' else 'L1'} varied.")
+    if st.button(f"Run a sweep ({n_sweep} SAEs)", key="sae_sweep", icon=":material/linear_scale:"):
+        run_sweep(lm, swept)
         points = [p for p in st.session_state.get(POINTS_KEY, [])
                   if (p["hook"], p["model"]) == (run.sae.cfg.hook_name, lm.spec)]
     if points:
@@ -104,9 +107,7 @@ else:
         x_title = "k" if sweep and sweep[0]["architecture"] == "topk" else "L1 coefficient"
         st.altair_chart(sweep_chart(pd.DataFrame(points), x_title, max_found=N_ATTRIBUTES))
         if sweep:
-            verdict = sweep_verdict([p["l0"] for p in sweep], [p["found"] for p in sweep],
-                                    [p.get("imprecise", 0) for p in sweep])
-            st.markdown(" ".join(views.sweep_lines(verdict, x_title)))
+            st.markdown(" ".join(views.sweep_lines(sweep_verdict_of(sweep), x_title)))
 
     st.subheader("Features")
     feature_browser(lm, run)

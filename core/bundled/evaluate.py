@@ -13,10 +13,12 @@ from pathlib import Path
 
 from core.bundled.train import DEFAULT_OUT
 from core.interp.attention.head_scores import head_scores
+from core.interp.attention.patterns import TYPE_THRESHOLD
 from core.models import load_model
 from core.world import metrics as M
 from core.world.datasets import fact_prompts, ioi_prompts, pronoun_prompts
 
+HEAD_THRESHOLD = TYPE_THRESHOLD  # a head is listed as a type from this score on (one rule with the pages)
 FLOORS = {  # name -> (minimum, what it measures)
     "ioi_accuracy": (0.95, "IOI top-1 accuracy, held-out intro x action pairs"),
     "ioi_logit_diff": (3.0, "IOI mean logit difference IO - S, held-out pairs"),
@@ -24,10 +26,9 @@ FLOORS = {  # name -> (minimum, what it measures)
     "fact_accuracy": (0.95, "top-1 accuracy on every fact, forward and reverse"),
     "pronoun_agreement": (0.95, "she/he (her/his) agreement after a name, no other cue"),
     "all_tokens_seen": (1, "every vocabulary token occurs in the training corpus"),
-    "previous_token_heads": (1, "heads with previous-token score >= 0.5"),
-    "induction_heads": (1, "heads with induction score >= 0.5"),
+    "previous_token_heads": (1, f"heads with previous-token score >= {HEAD_THRESHOLD:g}"),
+    "induction_heads": (1, f"heads with induction score >= {HEAD_THRESHOLD:g}"),
 }
-HEAD_THRESHOLD = 0.5
 
 
 def evaluate(folder: Path, seed: int = 1234, n: int = 600) -> dict:

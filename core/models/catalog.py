@@ -103,7 +103,7 @@ def _try_connect(address: tuple[str, int], timeout: float) -> bool:
         try:
             with socket.create_connection(address, timeout=timeout):
                 result.append(True)
-        except OSError:
+        except Exception:  # noqa: BLE001 - anything at all (not only OSError) means "not reachable"
             result.append(False)
 
     worker = threading.Thread(target=attempt, daemon=True, name="hub-reachability")

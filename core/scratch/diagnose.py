@@ -30,8 +30,9 @@ each other. The first cause that applies decides, in this order:
    if the loss kept rising and falling it is bouncing between the walls of a valley (lower the
    learning rate); if it fell a little every epoch it is creeping (raise the learning rate);
 6. still learning at the end: more epochs, or, when the page had to cut the epochs to keep its
-   step budget, larger batches (fewer steps per epoch, so more epochs fit); a loss that fell on
-   every epoch also tolerates a larger learning rate.
+   step budget, larger batches (fewer steps per epoch, so more epochs fit); a loss that rose on at
+   most 1% of the last quarter's epochs (STEADY_SHARE), so that (almost) no step overshot, also
+   tolerates a larger learning rate.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ PLATEAU_TOLERANCE = 0.01  # relative change of the loss that counts as "not movi
 SATURATION_Z = {"tanh": 3.0, "sigmoid": 5.0}  # |z| beyond which the slope is under 1% (3%) of its peak
 FLAT_GRADIENT = 1e-3  # ||dL/dtheta|| below this at the end: a flat point (a minimum or a saddle)
 BOUNCING_SHARE = 0.1  # the loss rose on more than this share of the plateau's epochs: bouncing
-STEADY_SHARE = 0.01  # the loss rose on at most this share of the last quarter: no step overshot
+STEADY_SHARE = 0.01  # the loss rose on at most this share of the last quarter: (almost) no step overshot
 
 ACTIONS = ("lower_lr", "higher_lr", "random_init", "smaller_init", "another_seed", "more_units",
            "more_epochs", "larger_batch")

@@ -96,3 +96,24 @@ def test_random_url_values_never_raise():
                                                 "bm_prompt")}
         at = open_page("app_pages/bundled_model.py", query=query)
         assert not at.exception, query
+
+
+def test_the_continuation_is_sampled_once_per_setting(monkeypatch):
+    from core.models.hooked_lm import HookedLM
+    from ui.bundled_model.compute import continuation
+
+    continuation.clear()
+    calls = []
+    real = HookedLM.generate
+
+    def counted(self, prompt, **kwargs):
+        calls.append(kwargs)
+        return real(self, prompt, **kwargs)
+
+    monkeypatch.setattr(HookedLM, "generate", counted)
+    at = open_page("app_pages/bundled_model.py")
+    assert len(calls) == 1 and "gave a drink to :blue-background[Mary" in texts(at)
+    at.selectbox(key="bm_family").set_value("arithmetic").run()  # another widget: no new sample
+    assert len(calls) == 1 and "gave a drink to :blue-background[Mary" in texts(at)
+    at.number_input(key="bm_gen_seed").set_value(4).run()  # a sampling setting: a new sample
+    assert len(calls) == 2 and calls[-1]["seed"] == 4

@@ -23,6 +23,7 @@ from tests.app.helpers import ROOT, open_page, texts
 from ui.sae.compute import MAX_FLOATS, activations, corpus, read_activations
 from ui.sae.controls import Experiment
 from ui.sae.files import download_bytes
+from ui.sae.training import SWEEP_L1
 
 SMALL = {"sae_steps": "100", "sae_docs": "500", "sae_expansion": "2x", "sae_l1": "1.0", "sae_lr": "0.005"}
 BUNDLED_WEIGHTS = ROOT / "assets" / "bundled" / "model.safetensors"
@@ -314,17 +315,20 @@ def test_the_layer_follows_the_lab_convention_and_says_where_it_reads():
     at = open_page("app_pages/sae.py", query={"sae_site": "MLP output", "sae_layer": "2"}, timeout=180)
     assert "`blocks.2.hook_mlp_out`: what the MLP of layer 2 writes" in texts(at)
     at = open_page("app_pages/sae.py", query={"sae_site": "MLP output", "sae_layer": "embed"}, timeout=180)
-    page = texts(at)
-    assert "The embeddings have no MLP output; reading the MLP output of layer 0." in page
-    assert "`blocks.0.hook_mlp_out`" in page
+    page = texts(at)  # the embeddings have no MLP output: the slider does not offer them; the note says so
+    assert "embed" not in at.select_slider(key="sae_layer").options
+    assert "**sae\\_layer** = embed is not valid here; used 1" in page
+    assert "`blocks.1.hook_mlp_out`" in page and "blocks.0.hook_mlp_out" not in page
+    at.selectbox(key="sae_site").set_value("resid_post").run()
+    assert at.select_slider(key="sae_layer").options[0] == "embed"  # the stream has a point before block 0
 
 
 def test_the_sweep_trains_five_saes_and_words_what_they_show():
     at = _train({**SMALL, "sae_steps": "200"})
-    next(b for b in at.button if b.label == "Run a sweep (5 SAEs)").click().run(timeout=300)
+    next(b for b in at.button if b.label == f"Run a sweep ({len(SWEEP_L1)} SAEs)").click().run(timeout=300)
     assert not at.exception, [e.value for e in at.exception]
     sweep = [p for p in at.session_state["sae_points"] if p["source"] == "sweep"]
-    assert [p["setting"] for p in sweep] == [0.2, 0.5, 1.0, 2.0, 4.0]
+    assert [p["setting"] for p in sweep] == SWEEP_L1 == [0.2, 0.5, 1.0, 2.0, 4.0]
     l0 = [p["l0"] for p in sweep]
     assert l0 == sorted(l0, reverse=True)  # a larger L1 coefficient gives a sparser SAE
     page = texts(at)

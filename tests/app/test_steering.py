@@ -142,18 +142,27 @@ def test_a_279_character_pair_of_digits_steers_instead_of_crashing():
     assert "**Unsteered**" not in [m.value for m in at.markdown]
 
 
-def test_any_error_from_the_pairs_gets_a_message(tiny_model_dir, monkeypatch):
+def test_any_error_from_the_pairs_gets_a_message(tiny_model_dir, monkeypatch, caplog):
+    """An unexpected error gets a generic, actionable message (its text is for the server log, not
+    the visitor), and the page keeps running."""
+    import logging
+
     import ui.steering.compute as compute
 
     def broken(*args, **kwargs):
         raise IndexError("index out of range in self")
 
     monkeypatch.setattr(compute, "steering_vector", broken)
-    at, _ = _open(tiny_model_dir)
+    with caplog.at_level(logging.ERROR):
+        at, _ = _open(tiny_model_dir)
     assert not at.exception
-    assert "could not be built from this input" in texts(at)
-    assert "IndexError: index out of range in self" in texts(at)
+    shown = texts(at)
+    assert "could not be built from this input" in shown and "Try shorter contrast pairs" in shown
+    assert "index out of range" not in shown and "IndexError" not in shown  # no internals on the page
+    assert "**Unsteered**" not in [m.value for m in at.markdown]  # the page ended after the message
     assert at.text_area(key="steer_pairs").value == PAIRS  # nothing typed is lost
+    logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is IndexError]
+    assert logged and "steering vector failed" in logged[0].getMessage()  # the server log has it
 
 
 def test_steer_from_survives_prompt_edits_and_is_clamped_to_the_prompt(tiny_model_dir):

@@ -99,7 +99,8 @@ def test_the_caption_counts_the_outlined_cells_and_checks_the_listing_both_ways(
     agree = heads_caption(_rep(scores, {"induction": [{"head": "0.1"}, {"head": "1.0"}]}), 0.5)
     assert "the 3 outlined cells score at least 0.5" in agree
     assert "For induction they are exactly the heads the evaluation report lists." in agree
-    assert "The report lists no heads for local window" in agree
+    assert "The report lists no heads for local window; that panel is shown for comparison." in agree
+    assert "previous or the current token" not in agree  # no previous- or current-token panel to check
     differ = heads_caption(_rep(scores, {"induction": [{"head": "0.1"}]}), 0.5)
     assert "For induction the report lists 0.1, but 0.1, 1.0 reach 0.5 here." in differ
     assert "exactly" not in differ
@@ -118,3 +119,33 @@ def test_the_caption_on_the_shipped_report():
     caption = heads_caption(rep, HEAD_THRESHOLD)
     assert f"the {n} outlined cells score at least {HEAD_THRESHOLD:g}" in caption
     assert "exactly the heads the evaluation report lists" in caption
+
+
+def test_the_local_window_remark_appears_only_for_outlined_previous_or_current_token_heads():
+    from ui.bundled_model.views import heads_caption, narrow_local_heads
+
+    local = [[0.7, 0.1], [0.2, 0.9]]  # heads 0.0 and 1.1 reach 0.5 on the local window
+    prev_on_00 = {"local_window": local, "previous_token": [[0.8, 0.0], [0.1, 0.1]],
+                  "current_token": [[0.1, 0.1], [0.1, 0.2]]}
+    applies = heads_caption(_rep(prev_on_00, {"previous_token": [{"head": "0.0"}]}), 0.5)
+    assert ("(a head that looks at the previous or the current token also scores on the local window: 0.0 "
+            "does here)") in applies
+    current_too = dict(prev_on_00, current_token=[[0.1, 0.1], [0.1, 0.6]])
+    both = heads_caption(_rep(current_too, {"previous_token": [{"head": "0.0"}]}), 0.5)
+    assert "local window: 0.0, 1.1 do here)" in both
+    elsewhere = dict(prev_on_00, previous_token=[[0.1, 0.8], [0.1, 0.1]])  # its previous-token head is 0.1
+    words = heads_caption(_rep(elsewhere, {"previous_token": [{"head": "0.1"}]}), 0.5)
+    assert "The report lists no heads for local window" in words
+    assert "previous or the current token" not in words
+    assert narrow_local_heads({"local_window": ((0, 0),), "previous_token": ((0, 1),)}) == []
+
+
+def test_the_floors_name_the_threshold_the_pages_use_and_match_the_committed_report():
+    from core.bundled.evaluate import HEAD_THRESHOLD
+    from core.bundled.report import load_report
+    from core.interp.attention.patterns import TYPE_THRESHOLD
+
+    assert HEAD_THRESHOLD == TYPE_THRESHOLD
+    assert FLOORS["induction_heads"][1] == f"heads with induction score >= {TYPE_THRESHOLD:g}"
+    rep = load_report(BUNDLED_DIR)  # the committed report's text is the text the code writes today
+    assert {name: f["what"] for name, f in rep["floors"].items()} == {k: v[1] for k, v in FLOORS.items()}

@@ -259,11 +259,54 @@ def test_on_the_bundled_model_pronouns_rank_first_and_capitals_do_not():
     assert V.analogy_rank(W, *ids[4:7], ids[7], exclude=tok.all_special_ids)[0] > V.NEAR_TOP
 
 
+@pytest.mark.parametrize(("accuracy", "control", "words"), [
+    (0.95, 0.3, "): apart in the embedding"), (V.SEPARATED_AT - 0.01, 0.3, "): only partly apart in"),
+    (0.95, 0.85, "): not apart in the embedding")])
+def test_the_names_gender_sentence_follows_the_verdict_level(accuracy, control, words):
+    from ui.embeddings.views import gender_sentence
+
+    assert words in gender_sentence(_separation(accuracy, control))
+
+
+def test_the_diagonal_band_is_said_only_when_the_cosines_show_it():
+    from ui.embeddings.views import band_sentence
+
+    falling = np.linspace(1.0, 0.2, 100)  # neighbours 0.99, 32 apart 0.74: a band
+    b = V.position_band(falling)
+    assert b.band and b.distance == V.FAR and b.neighbour == pytest.approx(falling[1])
+    words = band_sentence(b, 0.6, 100)
+    assert "the bright diagonal band on the heatmap" in words and "no bright" not in words
+    assert f"positions {V.FAR} apart **{falling[V.FAR]:.2f}**" in words
+    flat = np.concatenate([[1.0], np.full(99, 0.1)])  # every other row alike: no band
+    b = V.position_band(flat)
+    assert not b.band and b.gap == pytest.approx(0.0)
+    words = band_sentence(b, 0.6, 100)
+    assert "no bright diagonal band" in words and "the bright diagonal band on" not in words
+    edge = np.concatenate([[1.0, 0.5 + V.BAND_GAP + 0.01], np.full(8, 0.5)])  # 10 rows: 9 apart at most
+    b = V.position_band(edge)
+    assert b.distance == 9 and b.band
+    assert not V.position_band(np.concatenate([[1.0, 0.5 + V.BAND_GAP - 0.01], np.full(8, 0.5)])).band
+    one = V.position_band(np.array([1.0]))
+    assert not one.band and "a single row" in band_sentence(one, 1.0, 1)
+
+
+def test_the_band_verdict_on_the_bundled_table_matches_a_direct_computation():
+    from ui.embeddings import compute
+
+    lm = bundled()
+    b = compute.position_band(lm)
+    W = lm.W_pos.detach().double().numpy()
+    U = W / np.linalg.norm(W, axis=1, keepdims=True)
+    cos = U @ U.T
+    assert b.neighbour == pytest.approx(np.diagonal(cos, 1).mean(), abs=1e-6)
+    assert b.far == pytest.approx(np.diagonal(cos, min(len(W) - 1, V.FAR)).mean(), abs=1e-6)
+
+
 def test_the_lesson_states_the_thresholds_the_code_uses():
     import inspect
 
     doc = inspect.getdoc(V)
-    for name in ("SEPARATED_AT", "ABOVE_BASELINE", "NEAR_TOP"):
+    for name in ("SEPARATED_AT", "ABOVE_BASELINE", "NEAR_TOP", "BAND_GAP", "FAR"):
         assert f"{name} = {getattr(V, name):g}" in doc or f"{name} ({getattr(V, name):g})" in doc, name
 
 

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from core.interp.finetune.config import FinetuneConfig
-from core.interp.finetune.forgetting import SKILLS, SkillChange, SkillSuite, summarize
+from core.interp.finetune.forgetting import OLD_SKILLS, SKILLS, SkillSuite
 from core.interp.finetune.packing import cycle_texts, pack_rows
 from core.interp.finetune.tasks import NEW_NAME, TASKS, Probe, Task, make_task
 from core.interp.finetune.training import FineTuner
+from core.interp.finetune.verdict import FORGOT, SkillDrop, run_verdict, skill_drops
 from core.models import act_name, load_model
 from core.models.loading import BUNDLED_DIR
 from core.world import metrics as M
@@ -73,13 +74,21 @@ def test_cycle_texts_repeats_shuffled_rounds_until_long_enough():
         cycle_texts([], n_words=5, seed=0)
 
 
-def test_summarize_signs_follow_worse():
-    history = [(0, dict.fromkeys(SKILLS, 1.0)), (10, {**dict.fromkeys(SKILLS, 0.5), "val_loss": 2.0})]
-    by = {c.skill: c for c in summarize(history)}
-    assert by["ioi_accuracy"].forgotten == pytest.approx(0.5)  # accuracy fell: forgotten
-    assert by["val_loss"].forgotten == pytest.approx(1.0)  # loss rose: forgotten
-    assert SkillChange("val_loss", 2.0, 1.5).forgotten == pytest.approx(-0.5)
-    assert summarize([]) == []
+def test_skill_drops_signs_follow_worse():
+    history = [(0, dict.fromkeys(SKILLS, 1.0)), (5, dict.fromkeys(SKILLS, 0.0)),
+               (10, {**dict.fromkeys(SKILLS, 0.5), "val_loss": 2.0, "induction_accuracy": math.nan})]
+    by = {d.skill: d for d in skill_drops(history)}  # first vs last: the middle measurement is not used
+    assert by["ioi_accuracy"].drop == pytest.approx(0.5) and by["ioi_accuracy"].forgotten  # accuracy fell
+    assert by["val_loss"].drop == pytest.approx(1.0)  # loss rose: worse, a positive drop
+    assert not by["val_loss"].forgotten  # FORGOT is in points of accuracy: a loss has no such threshold
+    assert "induction_accuracy" not in by  # NaN at the end: left out, never drawn as a number
+    assert SkillDrop("val_loss", 2.0, 1.5).drop == pytest.approx(-0.5)  # loss fell: better
+    assert SkillDrop("fact_accuracy", 0.5, 0.9).drop == pytest.approx(-0.4)  # accuracy rose: better
+    assert not SkillDrop("fact_accuracy", 1.0, 1.0 - FORGOT / 2).forgotten
+    assert SkillDrop("fact_accuracy", 1.0, 1.0 - FORGOT).forgotten
+    assert skill_drops([]) == ()
+    # the table and the verdicts read the same objects: a run's drops are skill_drops over OLD_SKILLS
+    assert run_verdict("x", "lora", history).drops == skill_drops(history, OLD_SKILLS)
 
 
 TINY_TASK = Task("tiny", "tiny", ("the cat sat on the mat .", "a dog ran home .", "Mary gave a cat to John"),

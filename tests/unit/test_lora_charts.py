@@ -4,9 +4,9 @@ the other measures apart on their own scales, and plain words for the matrices."
 from __future__ import annotations
 
 from core.interp.finetune.forgetting import ACCURACIES, SKILL_LABELS, SKILLS
-from core.interp.finetune.verdict import forgetting_report
+from core.interp.finetune.verdict import forgetting_report, skill_drops
 from ui.lora import charts
-from ui.lora.frames import accuracy_frame, learn_forget_frame, matrix_words, other_skills_frame
+from ui.lora.frames import accuracy_frame, learn_forget_frame, matrix_words, other_skills_frame, summary_frame
 
 
 def _histories():
@@ -47,3 +47,14 @@ def test_matrices_get_plain_words():
     assert matrix_words("attn_qkv", "self_attn.v_proj") == "value matrix W_V"
     assert matrix_words("mlp_in", "mlp.gate_proj") == "MLP's gate matrix"
     assert matrix_words("mlp_out", "mlp.dense_4h_to_h") == "MLP's output matrix"
+
+
+def test_the_before_after_table_reads_the_verdicts_skill_drops():
+    histories = _histories()
+    histories["LoRA r=8"][1][1]["ioi_accuracy"] = float("nan")  # not measured at the end: no cell
+    table = summary_frame({k: skill_drops(h) for k, h in histories.items()})
+    column = table["LoRA r=8"].to_dict()
+    assert column["Facts accuracy"] == "1.00 → 0.37" and column["Validation loss"] == "1.20 → 1.80"
+    assert column["New task accuracy"] == "0.25 → 1.00" and "IOI accuracy" not in column
+    report = forgetting_report({k: ("lora", h) for k, h in histories.items()})
+    assert {d.skill for d in report.lora.drops} == {"fact_accuracy", "induction_accuracy"}  # the same rule

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -97,12 +98,21 @@ def test_hub_reachability_is_checked_once_and_cached(monkeypatch):
 
 def test_an_unreachable_hub_answers_within_the_timeout(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: time.sleep(30))  # a hanging resolver
+    released = threading.Event()
+
+    def hanging_resolver(*args, **kwargs):  # hangs, then fails as a resolver does (an OSError)
+        released.wait(30)
+        raise socket.gaierror("name lookup timed out")
+
+    monkeypatch.setattr(socket, "create_connection", hanging_resolver)
     catalog.forget_reachability()
-    start = time.perf_counter()
-    assert not catalog.hub_reachable(timeout=0.3)
-    assert time.perf_counter() - start < 1.0
-    catalog.forget_reachability()
+    try:
+        start = time.perf_counter()
+        assert not catalog.hub_reachable(timeout=0.3)
+        assert time.perf_counter() - start < 1.0
+    finally:
+        released.set()  # the background attempt ends now, not during some later test
+        catalog.forget_reachability()
 
 
 def test_spellings_of_one_folder_are_one_spec(tiny_model_dir, monkeypatch):

@@ -256,3 +256,39 @@ def test_family_texts_for_a_hub_model(tiny_model_dir):
     assert all(t.tokens.shape[1] <= lm.cfg.n_ctx for t in texts)  # every row fits the context window
     ko = K.knock_out(lm, 0, 1, texts)
     assert np.all(np.isfinite(ko.clean)) and np.all(ko.n_tokens > 0)
+
+
+def _ko(delta, clean=2.0) -> K.KnockOut:
+    delta = np.asarray(delta, dtype=float)
+    families = tuple(K.FAMILY_WORDS)[: len(delta)]
+    return K.KnockOut(1, 7, "zero", 0.0, families, np.full(len(delta), clean), clean + delta,
+                      np.full(len(delta), 100))
+
+
+def test_knock_out_words_follow_the_sign_of_every_change():
+    from ui.neurons.views import knockout_sentence
+
+    m = K.MATTERS
+    rise = _ko([0.2 * m, 3 * m, 0.0])  # one family needs it
+    assert rise.matters == ("ioi",) and rise.helps == () and rise.largest == 1
+    words = knockout_sentence(rise)
+    assert f"raises the loss by at least {m:g} nats per token on: **IOI sentences**" in words
+    assert f"(most on IOI sentences: {3 * m:+.4f})" in words and "lowers" not in words
+    drop = _ko([0.2 * m, -3 * m, 0.5 * m])  # better without it on one family: not "less than on every family"
+    assert drop.matters == () and drop.helps == ("ioi",) and drop.largest == 1
+    words = knockout_sentence(drop)
+    assert "changes the loss by less than" not in words
+    assert f"raises the loss by less than {m:g} nats per token on every family" in words
+    assert f"*lowers* it by at least {m:g} on: **IOI sentences** (most on IOI sentences: {-3 * m:+.4f})" \
+        in words
+    both = _ko([2 * m, -5 * m, 4 * m])
+    words = knockout_sentence(both)
+    assert both.matters == ("story", "facts") and both.largest == 1
+    assert f"**stories, facts** (most on facts: {4 * m:+.4f})" in words  # the largest rise
+    assert f"*lowers* the loss by at least {m:g} on: **IOI sentences**" in words
+    small_drop = _ko([0.1 * m, -0.6 * m, 0.3 * m])  # the largest change is a drop, under the line
+    words = knockout_sentence(small_drop)
+    assert small_drop.largest == 1 and "either way" in words
+    assert f"largest change {-0.6 * m:+.4f}, a drop, on IOI sentences" in words
+    small_rise = _ko([0.1 * m, -0.2 * m, 0.7 * m])
+    assert f"largest change {0.7 * m:+.4f}, a rise, on facts" in knockout_sentence(small_rise)

@@ -150,3 +150,51 @@ def test_the_lesson_states_the_thresholds_the_code_uses():
     for name in ("READABLE_AT", "MEMORISE_MARGIN", "BEHAVIOUR_AT", "FLIP_MARGIN", "EFFECT_SHARE",
                  "EFFECT_MARGIN", "UNCHANGED"):
         assert f"{name} ({getattr(V, name):g})" in doc, name
+
+
+# -- the answer keys' claims, measured ---------------------------------------------------------------
+def _seen(r: ProbeReport, seen, control) -> ProbeReport:
+    from dataclasses import replace
+
+    seen, control = np.array(seen, dtype=float), np.array(control, dtype=float)
+    return replace(r, seen_score=seen, control_score=control, selectivity=seen - control)
+
+
+def test_the_control_is_called_just_as_learnable_only_when_it_is():
+    r = _seen(_report([0.95, 0.97]), seen=[1.0, 1.0], control=[1.0 - V.AS_LEARNABLE / 2, 0.9])
+    v = V.readability(r)
+    assert v.as_learnable is True and v.seen == pytest.approx(1.0)
+    text = words.control_sentence(r, v)
+    assert text.startswith("At the embeddings, the control task (each word type gets a random label) "
+                           "scores 0.95 against 1.00 on seen items (selectivity 0.05)")
+    assert "just as learnable" in text and "more learnable" not in text
+    apart = _seen(_report([0.95, 0.97]), seen=[1.0, 1.0], control=[1.0 - V.AS_LEARNABLE - 0.01, 0.5])
+    v = V.readability(apart)
+    assert v.as_learnable is False
+    text = words.control_sentence(apart, v)
+    assert "the real labels are more learnable than random ones" in text and "just as" not in text
+    none = _seen(_report([0.95, 0.97]), seen=[1.0, 1.0], control=[np.nan, np.nan])
+    v = V.readability(none)
+    assert v.as_learnable is None and "no control score" in words.control_sentence(none, v)
+
+
+@pytest.mark.parametrize(("scores", "trend", "said"), [
+    ([0.95, 0.9, 0.6], "falls", "falls from 0.95 at the embeddings to 0.60 at layer 1: later layers keep"),
+    ([0.6, 0.9, 0.95], "rises", "rises from 0.60 at the embeddings to 0.95 at layer 1: later layers make"),
+    ([0.95, 0.5, 0.95 - V.SCORE_MOVES / 2], "holds", "stays within 0.05 from 0.95"),
+])
+def test_the_score_trend_from_the_first_layer_to_the_last_goes_each_way(scores, trend, said):
+    r = _report(scores, chance=0.0, target="numeric")
+    t = V.score_trend(r)
+    assert t.trend == trend and said in words.trend_sentence(r, t)
+    assert "mix it with content" not in words.trend_sentence(r, t)
+
+
+def test_the_answer_key_measures_what_it_used_to_assert():
+    from ui.probes.views import GROUND_TRUTH, measured_key
+
+    assert "just as learnable" not in GROUND_TRUTH["colour"] and "mix it" not in GROUND_TRUTH["position"]
+    r = _seen(_report([0.95, 0.97]), seen=[1.0, 1.0], control=[0.5, 0.5])
+    assert "more learnable than random ones" in measured_key(r, "colour")
+    assert "later layers keep less" in measured_key(_report([0.95, 0.5]), "position")
+    assert measured_key(r, "gender") == ""

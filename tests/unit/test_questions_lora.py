@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from core.interp.finetune.forgetting import SKILLS
@@ -47,6 +49,34 @@ def test_forgets_more_is_graded_on_the_comparison_each_way(lora, full, right):
     grade = _grade(FORGETS_MORE, report, right)
     assert grade.measured.startswith(right.lower())
     assert "LoRA r=8" in grade.measured and "Full fine-tuning" in grade.measured
+
+
+def test_forgets_more_is_graded_and_printed_on_the_skills_both_runs_measured():
+    # LoRA has no induction data: over its own skills it lost 0.30 on average (facts 0.6, IOI 0), full
+    # fine-tuning 0.43 over three (facts 0.3, IOI 0, induction 1.0). Over the two skills both measured
+    # they lost 0.30 and 0.15: LoRA forgot more, and the grade must print those two numbers.
+    lora = _history(0.4)
+    for _, skills in lora:
+        skills["induction_accuracy"] = math.nan
+    full = _history(0.7)
+    full[1][1]["induction_accuracy"] = 0.0
+    report = forgetting_report({"LoRA r=8": ("lora", lora), "Full fine-tuning": ("full", full)})
+    assert report.comparison.more == "lora"
+    grade = _grade(FORGETS_MORE, report, LORA_MORE)
+    assert grade.correct and not _grade(FORGETS_MORE, report, FULL_MORE).correct
+    assert grade.measured == ("lora forgets more: old skills' accuracy fell by 0.30 on average under "
+                              "LoRA r=8, 0.15 under Full fine-tuning")
+    assert grade.detail == "a difference of 0.15"
+
+
+def test_forgets_more_with_no_shared_skill_is_never_right():
+    lora = _history(0.4)
+    for _, skills in lora:
+        skills.update({"fact_accuracy": math.nan, "ioi_accuracy": math.nan, "induction_accuracy": math.nan})
+    report = forgetting_report({"LoRA r=8": ("lora", lora), "Full fine-tuning": ("full", _history(0.4))})
+    for answer in FORGETS_MORE.options:
+        grade = _grade(FORGETS_MORE, report, answer)
+        assert not grade.correct and "no old skill could be measured under both runs" in grade.measured
 
 
 def test_forgets_more_without_a_full_run_is_never_right():

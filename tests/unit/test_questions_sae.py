@@ -52,3 +52,10 @@ def test_within_tolerance_is_right_and_further_is_wrong():
     assert not wrong.correct and wrong.detail.startswith(f"{COUNT_TOLERANCE + 1} off")
     nothing = HOW_MANY_FOUND.grade(_report({"colours": 0.6}), Prediction(HOW_MANY_FOUND.id, 5, 0.9))
     assert not nothing.correct and nothing.measured == "0 of 1 found (none)"
+
+
+def test_the_number_of_attributes_is_the_number_of_word_lists():
+    from core.notebook.questions.sae import N_ATTRIBUTES
+    from core.world.datasets import token_groups
+
+    assert N_ATTRIBUTES == len(token_groups()) and HOW_MANY_FOUND.number_range[1] == N_ATTRIBUTES

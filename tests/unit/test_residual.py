@@ -200,3 +200,19 @@ def test_tuned_lens_settings_are_checked():
         TL.TunedLens(init="random")
     with pytest.raises(ValueError, match="steps"):
         TL.TunedLens(steps=-1)
+
+
+@pytest.mark.parametrize("faster", [True, False])
+def test_the_tuned_lens_takes_bfloat16_where_it_measured_faster_unless_told(bundled, monkeypatch, faster):
+    import torch
+
+    from core.models import dtype as D
+
+    measured = D.DtypeChoice(torch.bfloat16 if faster else torch.float32, 100.0, 300.0 if faster else 50.0,
+                             1, "test")
+    monkeypatch.setattr(D, "fastest_matmul_dtype", lambda: measured)
+    data = TL.stream_data(bundled, build_corpus(2, seed=5).rows)
+    assert TL.TunedLens().bf16 is None  # the default is the measured choice
+    assert TL.TunedLens(steps=1, init="zero").fit(bundled, data).bf16_ is faster
+    for told in (True, False):  # an explicit setting wins over the measurement
+        assert TL.TunedLens(steps=1, init="zero", bf16=told).fit(bundled, data).bf16_ is told

@@ -115,6 +115,39 @@ def test_the_sweep_words_weigh_the_dense_ends_precision_each_way():
     assert "But" not in " ".join(sweep_lines(plain, "L1 coefficient"))
 
 
+def test_the_sweep_causes_are_hypotheses_checked_on_the_measured_features_each_way():
+    l0, found = [2, 5, 10, 20, 40], [1, 2, 3, 4, 5]  # sparser finds fewer
+    split = sweep_verdict(l0, found, missed=[9, 8, 7, 6, 5], narrow=[4, 1, 0, 0, 0])
+    assert (split.sparsest_missed, split.sparsest_narrow) == (9, 4)
+    words = " ".join(sweep_lines(split, "L1 coefficient"))
+    assert "A hypothesis to check, feature splitting" in words
+    assert "Of the 9 lists the sparsest SAE misses, 4 have a narrow best feature (it fires on under 50%" \
+        in words and "which is what it predicts" in words
+    assert "One known reason" not in words
+    no_split = sweep_verdict(l0, found, missed=[9, 8, 7, 6, 5], narrow=[0, 3, 0, 0, 0])  # narrow elsewhere
+    words = " ".join(sweep_lines(no_split, "L1 coefficient"))
+    assert "but none of its 9 lists missed has one, so this sweep does not point to it" in words
+    assert "which is what it predicts" not in words
+    l0, found = [2, 5, 10, 20, 40], [5, 4, 3, 2, 1]  # sparser finds more
+    spread = sweep_verdict(l0, found, missed=[5, 6, 7, 8, 1], broad=[0, 0, 0, 0, 1])
+    assert (spread.densest_missed, spread.densest_broad) == (1, 1)
+    words = " ".join(sweep_lines(spread, "L1 coefficient"))
+    assert "A hypothesis to check: a denser SAE spreads a list" in words
+    assert "Of the 1 list the densest SAE misses, 1 has a best feature whose precision is under 50%" in words
+    assert "Denser SAEs spread a list" not in words
+    no_spread = sweep_verdict(l0, found, missed=[5, 6, 7, 8, 9], broad=[2, 0, 0, 0, 0])
+    words = " ".join(sweep_lines(no_spread, "L1 coefficient"))
+    assert "but none of its 9 lists missed has one, so this sweep does not point to it" in words
+    assert "which fits it" not in words
+
+
+def test_missed_lists_are_sorted_into_narrow_and_broad_best_features():
+    f = findings([m("colours", 0.95), m("places", 0.89, recall=0.3), m("digits", 0.7, precision=0.2),
+                  m("objects", 0.6, precision=0.9, recall=0.9), m("capitals", 0.95, recall=0.1)])
+    assert [x.attribute for x in f.missed_narrow] == ["places"]  # found lists never count as missed
+    assert [x.attribute for x in f.missed_broad] == ["digits"]
+
+
 def test_the_chart_draws_the_verdicts_threshold_and_colours():
     frame = matches_frame([m("colours", 0.97), m("places", 0.899), m("digits", 0.7),
                            m("countries", float("nan"), n_tokens=0)])

@@ -12,6 +12,7 @@ from core.scratch.data import make_dataset
 from core.scratch.diagnose import (
     BOUNCING_SHARE,
     FLAT_GRADIENT,
+    STEADY_SHARE,
     Advice,
     Budget,
     advise,
@@ -157,3 +158,42 @@ def test_real_runs_give_coherent_advice():
         if r.diagnosis.outcome == "solved":
             assert a.actions == ()
     assert len(seen) >= 4, seen  # the sweep reaches several causes, so the checks above bite
+
+
+def test_the_steadiness_words_give_the_measured_rise_share_each_way():
+    from ui.xor.views import steadiness
+
+    falling = np.linspace(1.0, 0.5, 801)  # the last quarter: 200 epochs, 199 steps
+    never = _advise(outcome="learning", losses=falling, plateau=None, gradient_norm=0.1)
+    assert never.rise_share == 0 and "higher_lr" in never.actions
+    assert steadiness(never).startswith(", and it never rose in the last quarter")
+    assert "no step overshot" in steadiness(never) and "almost" not in steadiness(never)
+    once = falling.copy()
+    once[-50] = once[-51] + 0.001  # one rise in 199 steps: 0.5%, steady
+    rare = _advise(outcome="learning", losses=once, plateau=None, gradient_norm=0.1)
+    assert 0 < rare.rise_share <= STEADY_SHARE and "higher_lr" in rare.actions
+    words = steadiness(rare)
+    assert f"it rose on {rare.rise_share:.1%} of the epochs of the last quarter" in words
+    assert "never" not in words and "almost no step overshot" in words
+    twice = once.copy()
+    twice[-20] = twice[-21] + 0.001  # two in 199: just over 1%, not steady
+    bumpy = _advise(outcome="learning", losses=twice, plateau=None, gradient_norm=0.1)
+    assert bumpy.rise_share > STEADY_SHARE and bumpy.actions == ("more_epochs",)
+    words = steadiness(bumpy)
+    assert f"it rose on {bumpy.rise_share:.1%}" in words and "not advised" in words and "never" not in words
+
+
+def test_a_cut_run_words_its_steadiness_too():
+    from ui.xor.views import advice_text
+
+    spirals = make_dataset("spirals", 200, 0.15, 0)
+    cfg = fit_to_budget(TrainConfig(hidden=(4,), epochs=500, batch_size=1), spirals.n)
+    r = train(cfg, spirals.X, spirals.y)
+    a = r.diagnosis.advice
+    assert a.cause == "cut"
+    text = advice_text(r)
+    assert "while its loss was still falling" in text
+    if a.rise_share == 0:
+        assert "never rose in the last quarter" in text
+    else:
+        assert f"it rose on {a.rise_share:.1%} of the epochs of the last quarter" in text

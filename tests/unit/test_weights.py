@@ -34,25 +34,90 @@ def all_pairs(w):
     return [(a, b) for a, b in itertools.product(heads, heads) if a[0] < b[0]]
 
 
+# -- the oracle: per head W_Q, W_K, W_V [d_model, d_head], W_O [d_head, d_model] read straight from the
+# Hugging Face modules of each family, in float64, sharing no code with core ----------------------------
+def _heads(W: torch.Tensor, n: int) -> list[torch.Tensor]:
+    """Split W [d_model, n * d_head] (x @ W layout) into n blocks of columns [d_model, d_head]."""
+    return list(W.double().split(W.shape[1] // n, dim=1))
+
+
+def hf_head_matrices(model, layer: int) -> dict[str, list[torch.Tensor]]:
+    cfg = model.config
+    kind = cfg.model_type
+    if kind == "gpt2":  # Conv1D: y = x @ W; c_attn's columns are [q | k | v], each head-major
+        attn = model.transformer.h[layer].attn
+        n, d = cfg.n_head, cfg.n_embd
+        W = attn.c_attn.weight.detach()  # [d_model, 3 d_model]
+        Q, K, V = _heads(W[:, :d], n), _heads(W[:, d:2 * d], n), _heads(W[:, 2 * d:], n)
+        O = [o.T for o in _heads(attn.c_proj.weight.detach().T, n)]  # rows of c_proj per head
+    elif kind == "gpt_neo":  # Linear: y = x @ W^T
+        attn = model.transformer.h[layer].attn.attention
+        n = cfg.num_heads
+        Q, K, V = (_heads(getattr(attn, f"{m}_proj").weight.detach().T, n) for m in "qkv")
+        O = [o.T for o in _heads(attn.out_proj.weight.detach(), n)]
+    elif kind == "gpt_neox":  # query_key_value's rows: per head [q | k | v] (a view [head, 3 d_head])
+        attn = model.gpt_neox.layers[layer].attention
+        n = cfg.num_attention_heads
+        per_head = attn.query_key_value.weight.detach().double().view(n, 3, -1, cfg.hidden_size)
+        Q, K, V = ([per_head[h, i].T for h in range(n)] for i in range(3))
+        O = [o.T for o in _heads(attn.dense.weight.detach(), n)]
+    elif kind == "llama":  # grouped keys and values: head h reads key/value head h // (n / n_kv)
+        attn = model.model.layers[layer].self_attn
+        n, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
+        Q = _heads(attn.q_proj.weight.detach().T, n)
+        K_kv, V_kv = _heads(attn.k_proj.weight.detach().T, n_kv), _heads(attn.v_proj.weight.detach().T, n_kv)
+        K, V = [K_kv[h // (n // n_kv)] for h in range(n)], [V_kv[h // (n // n_kv)] for h in range(n)]
+        O = [o.T for o in _heads(attn.o_proj.weight.detach(), n)]
+    else:
+        raise ValueError(kind)
+    return {"W_Q": list(Q), "W_K": list(K), "W_V": list(V), "W_O": list(O)}
+
+
+def naive_composition(heads: list[dict], mode: str, h1: tuple[int, int], h2: tuple[int, int]) -> float:
+    """One score by its definition, with explicit d_model x d_model matrices (float64)."""
+    (l1, i), (l2, j) = h1, h2
+    OV1 = heads[l1]["W_V"][i] @ heads[l1]["W_O"][i]
+    if mode == "V":
+        B = heads[l2]["W_V"][j] @ heads[l2]["W_O"][j]
+    else:
+        QK = heads[l2]["W_Q"][j] @ heads[l2]["W_K"][j].T
+        B = QK if mode == "Q" else QK.T
+    return float(torch.linalg.norm(OV1 @ B) / (torch.linalg.norm(OV1) * torch.linalg.norm(B)))
+
+
+def _as_dicts(w: C.HeadWeights) -> list[dict]:
+    return [{n: [m.double() for m in getattr(w, n)[L]] for n in ("W_Q", "W_K", "W_V", "W_O")}
+            for L in range(w.n_layers)]
+
+
 @pytest.mark.parametrize("source", ["bundled", "random d=400 (several blocks)"])
 def test_composition_scores_equal_the_naive_computation(bundled, source):
-    w = C.head_weights(bundled) if source == "bundled" else random_heads()
+    if source == "bundled":
+        w = C.head_weights(bundled)
+        heads = [hf_head_matrices(bundled.model, L) for L in range(bundled.cfg.n_layers)]
+    else:
+        w = random_heads()
+        heads = _as_dicts(w)
     comp = C.composition_scores(w)
     for mode in C.MODES:
         for h1, h2 in all_pairs(w):
-            assert comp.pair(mode, h1, h2) == pytest.approx(C.naive_composition(w, mode, h1, h2), rel=1e-4)
+            assert comp.pair(mode, h1, h2) == pytest.approx(naive_composition(heads, mode, h1, h2), rel=1e-4)
         s = comp.scores[mode]
         assert np.isnan(s[1, :, 0, :]).all() and np.isnan(s[1, :, 1, :]).all()  # only earlier -> later
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "gpt_neox", "llama"])
-def test_composition_on_hub_families(tiny_model_dir, arch):
+@pytest.mark.parametrize("arch", ["gpt2", "gpt_neo", "gpt_neox", "llama"])
+def test_composition_on_hub_families_equals_the_raw_module_weights(tiny_model_dir, arch):
     lm = load_model(str(tiny_model_dir(arch)))
+    heads = [hf_head_matrices(lm.model, L) for L in range(lm.cfg.n_layers)]
     w = C.head_weights(lm)
+    for name in ("W_Q", "W_K", "W_V", "W_O"):  # the adapter reads each head's matrices the right way round
+        for L in range(lm.cfg.n_layers):
+            torch.testing.assert_close(getattr(w, name)[L].double(), torch.stack(heads[L][name]))
     comp = C.composition_scores(w)
     for mode in C.MODES:
-        assert comp.pair(mode, (0, 1), (1, 3)) == pytest.approx(C.naive_composition(w, mode, (0, 1), (1, 3)),
-                                                                rel=1e-4)
+        for h1, h2 in all_pairs(w):
+            assert comp.pair(mode, h1, h2) == pytest.approx(naive_composition(heads, mode, h1, h2), rel=1e-4)
 
 
 def test_shuffling_keeps_norms_and_breaks_alignment():

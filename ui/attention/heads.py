@@ -9,9 +9,11 @@ import streamlit as st
 from core.interp.attention import patterns as A
 from core.interp.attention import verdicts as V
 from core.interp.attention import weight_circuits as C
+from core.interp.residual.reads import has_weights
 from ui.attention import charts, compute
 from ui.attention import frames as F
 from ui.attention.views import show_clickable
+from ui.common.interventions import signature
 
 SHOWN_KINDS = ("previous_token", "induction", "duplicate_token", "first_token", "current_token",
                "local_window")
@@ -29,12 +31,16 @@ def _heads(rows) -> str:
 
 def head_types(lm, scores: dict[str, np.ndarray], listed: dict) -> None:
     st.markdown(
-        f"Each head scored on {compute.SCORE_SEQS} sequences of {compute.SCORE_HALF_LEN} random tokens "
+        f"Each head scored on {compute.score_seqs(lm)} sequences of {compute.SCORE_HALF_LEN} random tokens "
         "repeated twice (not on your prompt): random text leaves copying as the only reason to look "
         "back at an earlier copy. 1 means all of the head's attention goes to the target every time. "
         + ("Outlined: the heads the evaluation report lists (the ground truth). " if listed else "")
         + "Click a head to open its pattern on your prompt."
     )
+    if compute.score_seqs(lm) < compute.SCORE_SEQS:
+        st.caption(f":material/cloud: {compute.score_seqs(lm)} sequences rather than {compute.SCORE_SEQS}: "
+                   "their patterns come back from a model elsewhere, and one request brings back at most "
+                   f"{compute.MAX_READ_BYTES / 1e6:,.0f} MB.")
     frame = F.head_types_frame(scores, listed, SHOWN_KINDS)
     show_clickable(charts.layer_head_heatmap(frame, value="score", title="score", domain=[0, 1],
                                              facet="kind", facet_order=[_name(k) for k in SHOWN_KINDS],
@@ -106,15 +112,26 @@ def _mode(lm) -> str:
                                      "(after earlier layers). Raw: the embedding row alone.")
 
 
+CIRCUITS_LOCAL = (
+    "The circuits run on local models only: the OV circuit multiplies whole weight matrices (the "
+    "embedding, W_V, W_O and the unembedding: for a large model gigabytes), and the QK profile reads the "
+    "pre-softmax scores inside the attention function, where nnsight has no hook point. This model's "
+    "weights are not in this process (it runs through nnsight{where}).")
+
+
 def circuits(lm, run: A.AttentionRun, layer: int, head: int, scores: dict, listed: dict) -> None:
+    if not has_weights(lm):
+        st.info(CIRCUITS_LOCAL.format(where=", on NDIF" if lm.is_remote else ""), icon=":material/cloud_off:")
+        return
     heads, source = induction_heads(scores, listed)
     st.markdown("**OV circuit: what each head writes when it attends to a token.** The copying score "
                 "is sum(eigenvalues) / sum(|eigenvalues|) of the head's token-to-logit table "
                 "E W_V W_O U (Elhage et al., 2021): +1 copies, -1 suppresses. Outlined: induction heads.")
     mode = _mode(lm)
     st.caption(f"E here is {MODE_WORDS[mode]}.")
-    copying = compute.copying_table(lm, mode)
-    diagonal = compute.diagonal_table(lm, mode)
+    iv = compute.runs_model(mode, signature(lm))
+    copying = compute.copying_table(lm, mode, iv)
+    diagonal = compute.diagonal_table(lm, mode, iv)
     left, right = st.columns(2)
     with left:
         show_clickable(charts.layer_head_heatmap(
@@ -127,7 +144,7 @@ def circuits(lm, run: A.AttentionRun, layer: int, head: int, scores: dict, liste
                 title="top-5 share", domain=[0, 1]), key="attn_pick_diagonal")
             st.caption("Share of tokens that are among the 5 tokens their own OV row pushes up most.")
         else:
-            one = compute.diagonal_one(lm, layer, head, mode)
+            one = compute.diagonal_one(lm, layer, head, mode, iv)
             st.metric(f"Head {layer}.{head}: a token's own rank in its OV row (median)",
                       f"{one.median_rank:,.0f} of {one.n_vocab:,}",
                       help=f"Measured on {one.n_tokens} sampled tokens; 1 is a perfect copier. The table "
@@ -141,7 +158,7 @@ def circuits(lm, run: A.AttentionRun, layer: int, head: int, scores: dict, liste
     if not src:
         st.caption("The prompt has no ordinary tokens to show.")
         return
-    top = compute.ov_top(lm, layer, head, tuple(src), mode)
+    top = compute.ov_top(lm, layer, head, tuple(src), mode, sig=iv)
     frame = F.ov_frame(lm.to_str_tokens(src), [lm.to_str_tokens(row) for row in top.top_ids.tolist()],
                        top.top_values, top.self_rank)
     st.dataframe(frame, hide_index=True)
@@ -149,7 +166,7 @@ def circuits(lm, run: A.AttentionRun, layer: int, head: int, scores: dict, liste
     st.markdown(f"**QK circuit: which distances does layer {layer} prefer?** Mean pre-softmax score "
                 "by distance on random tokens, each row centred (above 0: preferred). A previous-token "
                 "head peaks at 1, a current-token head at 0; the first token is left out.")
-    profile = compute.qk_profile(lm, layer)
+    profile = compute.qk_profile(lm, layer, signature(lm))
     st.altair_chart(charts.distance_lines(F.distance_frame(profile, layer), F.head_name(layer, head)),
                     width="content")
     best = int(np.nanargmax(profile[head, :25]))
@@ -194,6 +211,7 @@ def what_to_notice(lm, run: A.AttentionRun, scores: dict[str, np.ndarray], liste
         st.markdown(" ".join(lines))
         if verdict:
             mode = C.auto_mode(lm)
-            copying = compute.copying_table(lm, mode)
-            diagonal = compute.diagonal_table(lm, mode)
+            iv = compute.runs_model(mode, signature(lm))
+            copying = compute.copying_table(lm, mode, iv)
+            diagonal = compute.diagonal_table(lm, mode, iv)
             st.markdown(copying_words(V.copying_verdict(copying, heads, diagonal), source))

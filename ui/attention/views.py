@@ -60,13 +60,23 @@ def controls(lm, default: tuple[int, int] = (0, 0)) -> tuple[int, int, bool]:
     left, middle, right = st.columns([1, 1, 2], vertical_alignment="bottom")
     layer = left.selectbox("Layer", range(c.n_layers), index=layer_default, key=LAYER, bind="query-params")
     head = middle.selectbox("Head", range(c.n_heads), index=head_default, key=HEAD, bind="query-params")
+    can = A.has_values(lm)
     weighted = right.toggle("Value-weighted attention", key=VALUE_WEIGHTED, bind="query-params",
-                            help=WHY_VALUE_WEIGHTED)
-    return int(layer), int(head), bool(weighted)
+                            help=WHY_VALUE_WEIGHTED if can else NO_VALUES, disabled=not can)
+    if not can:
+        right.caption(f":material/cloud_off: {NO_VALUES}")
+    return int(layer), int(head), bool(weighted) and can
+
+
+NO_VALUES = ("Value weighting needs each token's value vector v, which lives inside the attention "
+             "function; this model runs through nnsight, which reads only module inputs and outputs "
+             "(patterns come back, values do not). It works on local models.")
 
 
 def shown_patterns(run: A.AttentionRun, weighted: bool) -> np.ndarray:
-    return A.value_weighted(run.pattern, run.value_norm) if weighted else run.pattern
+    if weighted and run.value_norm is not None:
+        return A.value_weighted(run.pattern, run.value_norm)
+    return run.pattern
 
 
 def _value_title(weighted: bool) -> str:
@@ -93,7 +103,8 @@ def one_head(run: A.AttentionRun, layer: int, head: int, weighted: bool, kinds: 
         st.markdown(f"From the {induction.n_queries} tokens that occurred earlier in the prompt, this head "
                     f"puts **{induction.share[layer, head]:.0%}** of its attention on the token that "
                     "followed the earlier copy (what an induction head does).")
-    share = V.first_token_share(raw, A.value_weighted(raw, run.value_norm[layer, head]))
+    share = (None if run.value_norm is None
+             else V.first_token_share(raw, A.value_weighted(raw, run.value_norm[layer, head])))
     if share is not None:
         st.markdown(
             f"On the first token this head puts **{share.raw:.0%}** of its raw attention but "

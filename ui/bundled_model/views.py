@@ -30,10 +30,20 @@ def heads_caption(rep: dict, threshold: float) -> str:
     for c in differ:
         words.append(f"For {HEAD_KINDS.get(c.kind, c.kind)} the report lists {_names(c.listed)}, but "
                      f"{_names(c.found)} reach {threshold:g} here.")
-    unlisted = [HEAD_KINDS.get(k, k) for k in scores if k not in listed_kinds and outlined[k]]
+    unlisted = [k for k in scores if k not in listed_kinds and outlined[k]]
     if unlisted:
         panels = "that panel is" if len(unlisted) == 1 else "those panels are"
-        words.append(f"The report lists no heads for {' or '.join(unlisted)}; {panels} shown for comparison "
-                     "(a head that looks at the previous or the current token also scores on the local "
-                     "window).")
+        local = narrow_local_heads(outlined) if "local_window" in unlisted else []
+        why = (f" (a head that looks at the previous or the current token also scores on the local window: "
+               f"{_names(local)} {'does' if len(local) == 1 else 'do'} here)" if local else "")
+        words.append(f"The report lists no heads for {' or '.join(HEAD_KINDS.get(k, k) for k in unlisted)}; "
+                     f"{panels} shown for comparison{why}.")
     return " ".join(words)
+
+
+def narrow_local_heads(outlined: dict) -> list[tuple[int, int]]:
+    """outlined: kind -> its outlined (layer, head)s. The outlined local-window heads that are also
+    outlined as previous- or current-token heads (the narrowest local heads, which score on the
+    window too), in layer order."""
+    narrow = set(outlined.get("previous_token", [])) | set(outlined.get("current_token", []))
+    return sorted(h for h in outlined.get("local_window", []) if h in narrow)

@@ -12,19 +12,24 @@ and the bytes each way. bind_session_log() makes this session's log the one core
 sidebar calls it on every run, before the page computes anything.
 
 RemoteCall wraps one request on a page: it shows the time waited, offers a Cancel button, and turns
-a failed request into a message on the page (the page keeps running).
+a failed request into a message on the page (the page keeps running). `ask(lm, label, fn, key=...)`
+is how a wired page asks: through RemoteCall for a remote model, directly for a local one.
+`cache_on_backend` is ui.common.cache.cache_on_model that also keys an NNsightLM on its spec (without
+importing nnsight), for the cached computations of wired pages.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 
 from core.models import remote as rm
+from core.models.backend import is_remote
 
 REMOTE_KEY = "remote_model_spec"  # the connected remote model's spec, or absent
 PICK_KEY = "remote_pick"  # the selectbox of NDIF's models (not bound to the URL)
@@ -34,7 +39,24 @@ LOG_KEY = "remote_request_log"
 # readout_weights, attribution_scores, Write, lm.generate_batch), so they run on an NNsightLM. A page
 # that core.models.remote.PAGE_SUPPORT marks "remote" joins this set once it is wired; until then it
 # keeps the local model and says so.
-WIRED: frozenset[str] = frozenset()
+WIRED: frozenset[str] = frozenset({"residual", "attention", "steering", "patching"})
+NNSIGHT_TYPE = "core.models.nnsight_backend.NNsightLM"  # by name: hashing it must not import nnsight
+
+
+def cache_on_backend(func=None, **cache_kwargs):
+    """ui.common.cache.cache_on_model, keyed on the spec of an NNsightLM as well as of a HookedLM."""
+    from ui.common.cache import cache_on_model, model_key
+
+    hash_funcs = {NNSIGHT_TYPE: model_key, **cache_kwargs.pop("hash_funcs", {})}
+    return cache_on_model(func, hash_funcs=hash_funcs, **cache_kwargs)
+
+
+def ask(lm, label: str, fn, *, key: str, timeout_s: float | None = None):
+    """fn() for a local model; for a remote one through RemoteCall (the time waited, Cancel, a failed
+    request as a message on the page). None after a failure (the message is already shown)."""
+    if not is_remote(lm):
+        return fn()
+    return RemoteCall(label, key=key, timeout_s=timeout_s).run(fn)
 
 
 # -- the key, the log ------------------------------------------------------------------------------
@@ -206,6 +228,24 @@ def request_log_expander(expanded: bool = False) -> None:
             st.rerun()
 
 
+@contextmanager
+def _page_element():
+    """Draw on the page from inside a cached computation (the wait of a request made by an
+    st.cache_data function): the element belongs to this run, not to the cached result, so it must
+    not be recorded for replay (a replay could not find the placeholder it was drawn into). Yields
+    False where Streamlit offers no way to say so; the caller then draws nothing."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import in_cached_function
+    except ImportError:  # a Streamlit that moved it: skip the live update (the final time is still shown)
+        yield False
+        return
+    token = in_cached_function.set(False)
+    try:
+        yield True
+    finally:
+        in_cached_function.reset(token)
+
+
 # -- one request on a page -------------------------------------------------------------------------------
 class RemoteCall:
     """Run one remote request from a page, with the time waited shown, a Cancel button and a message
@@ -238,9 +278,13 @@ class RemoteCall:
         shown, stop = st.empty(), st.empty()
         stop.button("Cancel", key=self.cancel_key)
         start = time.monotonic()
+        log = rm.current_log()
+        before = log.records()[-1] if log is not None and len(log) else None
 
         def progress(elapsed: float) -> None:
-            shown.caption(f":material/hourglass_top: {self.label}: {elapsed:.1f} s")
+            with _page_element() as ok:
+                if ok:
+                    shown.caption(f":material/hourglass_top: {self.label}: {elapsed:.1f} s")
 
         try:
             with rm.waiting(timeout_s=self.timeout_s, cancel=self.cancel, progress=progress):
@@ -252,4 +296,8 @@ class RemoteCall:
         finally:
             self.cancel.set()
             stop.empty()
-            shown.caption(f"{self.label}: {time.monotonic() - start:.1f} s")
+            after = log.records()[-1] if log is not None and len(log) else None
+            if self.error is None and after is before:  # answered from the cache: nothing was sent
+                shown.empty()
+            else:
+                shown.caption(f"{self.label}: {time.monotonic() - start:.1f} s")

@@ -18,6 +18,7 @@ from core.models import HookedLM
 from ui.common.cache import cache_on_model
 
 SPACES = {"embedding": "embedding W_E", "unembedding": "unembedding W_U"}
+MAX_BAND_ROWS = 1024  # positions of W_pos the band verdict compares
 
 
 def matrix(lm: HookedLM, space: str) -> np.ndarray:
@@ -96,6 +97,14 @@ def learned_positions(lm: HookedLM) -> dict:
     pcs, explained = _pc_frame(W)
     return {"cosine": _cosine_frame(W, shown), "pcs": pcs, "explained": explained, "n_ctx": len(W),
             "step": int(shown[1] - shown[0]) if len(shown) > 1 else 1}
+
+
+@cache_on_model(max_entries=8, show_spinner=False)
+def position_band(lm: HookedLM) -> V.PositionBand:
+    """The diagonal-band verdict on W_pos's first MAX_BAND_ROWS rows (the cosine by distance is
+    O(n^2 d_model), so it is computed once per model)."""
+    W = lm.W_pos.detach().float().numpy()[:MAX_BAND_ROWS]
+    return V.position_band(P.cosine_by_distance(W))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -12,7 +12,6 @@ import hashlib
 import streamlit as st
 
 from core.interp.embeddings import geometry as E
-from core.interp.embeddings import positions as P
 from core.interp.embeddings import verdicts as V
 from core.notebook.questions.embeddings import ANALOGY, SEPARATION
 from ui.common.page import escape_markdown, show_problem
@@ -89,6 +88,18 @@ def separation_sentence(sep: E.Separation) -> str:
             f"{V.ABOVE_BASELINE:.0%} better.")
 
 
+APART = {"cleanly": "apart", "partly": "only partly apart", "chance": "not apart"}
+
+
+def gender_sentence(gender: E.Separation) -> str:
+    """Female against male names alone, worded from the separation verdict's level."""
+    v = V.separation_verdict(gender)
+    return (f"**Female vs male names only:** silhouette {gender.silhouette:+.2f}, probe "
+            f"{gender.probe_accuracy:.0%} (control {gender.control_accuracy:.0%}, chance "
+            f"{gender.chance:.0%}): {APART[v.level]} in the embedding. In this world the only cue to a "
+            "name's gender is the pronoun used for it later.")
+
+
 def _separation(lm, space: str, tokens: E.TokenSet, sep: E.Separation) -> None:
     """The numbers first (measured in the full space), then the picture below them."""
     st.markdown(f"**Do the categories separate?** Measured in all {lm.cfg.d_model} dimensions, "
@@ -108,12 +119,7 @@ def _separation(lm, space: str, tokens: E.TokenSet, sep: E.Separation) -> None:
         names = [i for i, label in enumerate(tokens.labels) if label.endswith("male names")]
         gender = compute.separation(lm, space, tuple(tokens.ids[i] for i in names),
                                     tuple(tokens.labels[i] for i in names))
-        v = V.separation_verdict(gender)
-        st.markdown(f"**Female vs male names only:** silhouette {gender.silhouette:+.2f}, probe "
-                    f"{gender.probe_accuracy:.0%} (control {gender.control_accuracy:.0%}, chance "
-                    f"{gender.chance:.0%}): {'apart' if v.level != 'chance' else 'not apart'} in the "
-                    "embedding. In this world the only cue to a name's gender is the pronoun used for "
-                    "it later.")
+        st.markdown(gender_sentence(gender))
 
 
 def neighbours(lm, is_open: bool) -> None:
@@ -179,6 +185,22 @@ def _analogy(lm, chosen: controls.AnalogyControls) -> None:
                "country + country (Paris - France + Italy) or pronoun - name + name (she - Mary + John).")
 
 
+def band_sentence(b: V.PositionBand, top3: float, n_ctx: int) -> str:
+    """What the learned position table's cosines show, from the band verdict."""
+    pcs = f"the top three components hold **{top3:.0%}** of the variance of its {n_ctx} rows"
+    if b.distance < 1:
+        return f"**Measured:** W_pos has a single row, so there is no distance to compare; {pcs}."
+    cos = (f"neighbouring positions of W_pos have cosine **{b.neighbour:.2f}** on average, positions "
+           f"{b.distance} apart **{b.far:.2f}**")
+    if b.band:
+        seen = (f"Neighbours are {b.gap:.2f} more alike (at least {V.BAND_GAP:g} counts): the bright "
+                "diagonal band on the heatmap, so the position vectors alone tell near from far.")
+    else:
+        seen = (f"Neighbours are only {b.gap:+.2f} more alike (under {V.BAND_GAP:g}): no bright diagonal "
+                "band, so by cosine the position vectors alone do not tell near from far.")
+    return f"**Measured:** {cos}; {pcs}. {seen}"
+
+
 def positions(lm) -> None:
     n_ctx, d_model = min(lm.cfg.n_ctx, 2048), lm.cfg.d_model
     sinus = compute.sinusoidal_positions(n_ctx, d_model)
@@ -195,13 +217,7 @@ def positions(lm) -> None:
                           width="stretch", height=lines)
         right.altair_chart(charts.component_lines(sinus["pcs"], title="Sinusoidal: top PCs"), width="stretch",
                            height=lines)
-        W = lm.W_pos.detach().float().numpy()[: min(len(lm.W_pos), 1024)]
-        near = P.cosine_by_distance(W)
-        far = min(len(near) - 1, 32)
-        st.markdown(f"**Measured:** neighbouring positions of W_pos have cosine **{near[1]:.2f}** on "
-                    f"average, positions {far} apart **{near[far]:.2f}**; the top three components hold "
-                    f"**{sum(learned['explained']):.0%}** of the variance of its {learned['n_ctx']} rows. "
-                    "A bright diagonal band is a model that can tell near from far by position alone.")
+        st.markdown(band_sentence(compute.position_band(lm), sum(learned["explained"]), learned["n_ctx"]))
         return
     rot = compute.rotary(lm)
     st.markdown("This model has **no position table**: it rotates queries and keys instead (rotary, RoPE), "

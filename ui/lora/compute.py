@@ -22,7 +22,7 @@ import torch
 from core.interp.finetune import behaviour_diff as B
 from core.interp.finetune import weight_diff as D
 from core.interp.finetune.config import ROLES, FinetuneConfig
-from core.interp.finetune.forgetting import SKILL_LABELS, SkillSuite, summarize
+from core.interp.finetune.forgetting import SKILL_LABELS, SkillSuite
 from core.interp.finetune.memory import check_copy_budget, model_bytes
 from core.interp.finetune.targets import target_modules
 from core.interp.finetune.tasks import Task, make_task
@@ -67,9 +67,11 @@ class LoraResult:
     stopped: bool = False
     analysis: dict = field(default_factory=dict)  # memo per run label (adapter zips)
 
-    def report(self) -> ForgettingReport:
-        """The forgetting verdicts of the runs measured at least twice (core.interp.finetune.verdict)."""
-        return forgetting_report({label: (run_method(run), run.history_) for label, run in self.runs.items()})
+    def report(self, diverged: tuple[str, ...] = ()) -> ForgettingReport:
+        """The forgetting verdicts of the runs measured at least twice (core.interp.finetune.verdict);
+        `diverged` names the runs whose loss or weights became NaN or infinite (see diverged_runs)."""
+        return forgetting_report({label: (run_method(run), run.history_) for label, run in self.runs.items()},
+                                 diverged)
 
 
 def run_method(run) -> str:
@@ -87,7 +89,7 @@ def _log(result: LoraResult) -> None:
         extra = f", r={c.rank}" if c.method == "lora" else ""
         name = f"{label.split(' r=')[0]}{extra}, lr {c.lr:g}, replay {c.replay:.0%}, {c.steps} steps"
         log.append({"name": name, "spec": result.spec, "task": result.task.key,
-                    "history": list(run.history_), "changes": summarize(run.history_)})
+                    "history": list(run.history_)})
     del log[:-MAX_LOG]
 
 
@@ -227,6 +229,20 @@ def token_kl(lm, tuned, tokens: tuple[int, ...]) -> B.TokenKL:
 @cache_on_model(max_entries=16, show_spinner=False)
 def generations(lm, tuned, prompts: tuple[str, ...]) -> list[B.GenerationPair]:
     return B.generations(lm, tuned, list(prompts), max_new_tokens=12)
+
+
+def diverged_runs(lm, result: LoraResult) -> tuple[str, ...]:
+    """The runs whose training loss became NaN or infinite (FineTuner.diverged_) or whose update holds
+    NaN or infinite numbers (the Weights tab cannot draw those)."""
+    return tuple(label for label, run in result.runs.items() if getattr(run, "diverged_", False)
+                 or any(not m.finite for m in diff_report(lm, run.model_)))
+
+
+@cache_on_model(max_entries=64, show_spinner=False)
+def top_token(lm, prompt: str) -> str:
+    """The top next-token prediction of `lm` (a base model or a tuned copy) after `prompt`."""
+    logits = lm(lm.to_tokens(prompt))[0, -1]  # [d_vocab] (no gradients: HookedLM.forward)
+    return lm.tokenizer.decode([int(logits.argmax())])
 
 
 @cache_on_model(max_entries=8, show_spinner=False)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from core.interp.finetune.behaviour_diff import TokenKL
-from core.interp.finetune.forgetting import ACCURACIES, SKILL_LABELS, SKILLS, SkillChange
-from core.interp.finetune.verdict import ForgettingReport
+from core.interp.finetune.forgetting import ACCURACIES, SKILL_LABELS, SKILLS
+from core.interp.finetune.verdict import ForgettingReport, SkillDrop
 from core.interp.finetune.weight_diff import MatrixDiff
 
 ROLE_LABELS = {"attn_qkv": "attn qkv", "attn_out": "attn out", "mlp_in": "MLP in", "mlp_out": "MLP out"}
@@ -115,13 +115,11 @@ def other_skills_frame(histories) -> pd.DataFrame:
     return forgetting_frame(histories, tuple(s for s in SKILLS if s not in ACCURACIES))
 
 
-def summary_frame(changes: dict[str, list[SkillChange]]) -> pd.DataFrame:
-    """Before -> after per skill (rows) and run (columns), e.g. "1.00 -> 0.83"."""
-    table = {}
-    for run, items in changes.items():
-        table[run] = {SKILL_LABELS[c.skill]: f"{c.before:.2f} → {c.after:.2f}" for c in items
-                      if np.isfinite(c.before) and np.isfinite(c.after)}
-    return pd.DataFrame(table)
+def summary_frame(drops: dict[str, tuple[SkillDrop, ...]]) -> pd.DataFrame:
+    """Before -> after per skill (rows) and run (columns), e.g. "1.00 -> 0.83" (verdict.skill_drops:
+    the same first and last measurements the verdicts use)."""
+    return pd.DataFrame({run: {SKILL_LABELS[d.skill]: f"{d.before:.2f} → {d.after:.2f}" for d in items}
+                         for run, items in drops.items()})
 
 
 def learn_forget_frame(report: ForgettingReport) -> pd.DataFrame:

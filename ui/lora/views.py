@@ -1,6 +1,7 @@
-"""The LoRA page's pictures and words: weights (norms, spectra, heatmap, overlap), behaviour (KL per
-token, generations), forgetting (curves, before -> after, learning vs forgetting), and "what to
-notice", every sentence of it worded from the verdicts of core.interp.finetune.verdict."""
+"""The LoRA page's pictures and their layout: weights (norms, spectra, heatmap, overlap), behaviour (KL
+per token, generations), forgetting (curves, before -> after, learning vs forgetting), and "what to
+notice". Every sentence about a result is worded in ui.lora.words from the verdicts of
+core.interp.finetune.verdict and the measured spectra."""
 
 from __future__ import annotations
 
@@ -8,16 +9,9 @@ import streamlit as st
 
 from core.interp.finetune import weight_diff as D
 from core.interp.finetune.config import ROLES
-from core.interp.finetune.forgetting import ACCURACIES, SKILL_LABELS, SKILLS, summarize
+from core.interp.finetune.forgetting import ACCURACIES, SKILL_LABELS, SKILLS
 from core.interp.finetune.targets import target_modules
-from core.interp.finetune.verdict import (
-    FORGOT,
-    LEARNED,
-    ForgettingComparison,
-    ForgettingReport,
-    RunVerdict,
-    forgetting_report,
-)
+from core.interp.finetune.verdict import ForgettingReport, forgetting_report, skill_drops
 from core.models.dtype import PROBE_SIZE, fastest_matmul_dtype
 from ui.common.models import prompt_box
 from ui.common.page import escape_markdown
@@ -38,6 +32,15 @@ from ui.lora.frames import (
     spectrum_frame,
     summary_frame,
 )
+from ui.lora.words import (
+    comparison_sentences,
+    diverged_warning,
+    heatmap_caption,
+    learn_forget_advice,
+    learning_sentence,
+    run_sentence,
+    truth_sentence,
+)
 
 UNRELATED = ("When Mary and John went to the park, John gave a ball to",
              "Lucy went to the beach. She was happy because she found a red kite.")
@@ -53,12 +56,19 @@ def _lora_rank(result: LoraResult) -> int | None:
     return ranks[0] if ranks else None
 
 
+def _rank_limit(run) -> int | None:
+    """The rank bound of a run's update: r for a LoRA run or a loaded LoRA adapter, else None."""
+    if run.config is not None:
+        return run.config.rank if run.config.method == "lora" else None
+    config = getattr(run, "adapter_config", None) or {}
+    return int(config["r"]) if str(config.get("peft_type", "")).upper() == "LORA" and "r" in config else None
+
+
 def weights_tab(lm, result: LoraResult) -> None:
     reports = _reports(lm, result)
     diverged = [label for label, report in reports.items() if any(not m.finite for m in report)]
     if diverged:
-        st.warning(f"{', '.join(diverged)}: some weights became NaN or infinite (the learning rate was too "
-                   "large), so those updates have no size or spectrum to draw.", icon=":material/warning:")
+        st.warning(diverged_warning(diverged), icon=":material/warning:")
     st.markdown("**How big is each update?** ‖ΔW‖ relative to the weight it changes, per layer and matrix.")
     roles = [ROLE_LABELS[r] for r in ROLES]
     st.altair_chart(charts.norms_chart(norms_frame(reports), roles), key="lora_norms_chart")
@@ -102,8 +112,8 @@ def weights_tab(lm, result: LoraResult) -> None:
                                          x_title=titles[rows_are_out]), key="lora_heatmap", width="content")
     shrunk = (f"Shrunk to {pooled.shape[0]} x {pooled.shape[1]} cells, each showing the largest entry of "
               "its block. " if pooled.shape != wide.shape else "")
-    st.caption(shrunk + "A LoRA update B @ A has rank r: all its rows are mixes of the same r patterns, "
-               "and so are its columns, which shows as stripes; a full update has no such pattern.")
+    st.caption(shrunk + heatmap_caption(shown, spectra[shown], _rank_limit(result.runs[shown]),
+                                        _lora_rank(result)))
     _overlap(lm, result)
 
 
@@ -145,7 +155,7 @@ def behaviour_tab(lm, result: LoraResult) -> None:
                   for g in C.generations(lm, result.runs[shown].model_, prompts)], hide_index=True)
 
 
-def forgetting_tab(lm, result: LoraResult) -> None:
+def forgetting_tab(lm, result: LoraResult, report: ForgettingReport) -> None:
     trained = {k: r for k, r in result.runs.items() if r.config is not None and len(r.history_) > 1}
     histories = {k: r.history_ for k, r in trained.items()}
     earlier = [e for e in st.session_state.get(LOG_KEY, [])
@@ -166,92 +176,24 @@ def forgetting_tab(lm, result: LoraResult) -> None:
                 "validation loss on the original corpus (lower is better), each on its own scale.")
     others = [SKILL_LABELS[s] for s in SKILLS if s not in ACCURACIES]
     st.altair_chart(charts.other_skills_chart(other_skills_frame(histories), others), key="lora_other_chart")
-    changes = {k: summarize(h) for k, h in histories.items()}
-    st.dataframe(summary_frame(changes))
+    st.dataframe(summary_frame({k: skill_drops(h) for k, h in histories.items()}))
     st.markdown("**Learning vs forgetting**, one point per run: up is more of the new task learned, right is "
-                "more accuracy lost on the old skills. Lower the rank or add replay and train again to move "
-                "left.")
+                "more accuracy lost on the old skills. " + learn_forget_advice(report))
     shown = forgetting_report({k: ("earlier", h) for k, h in histories.items()})  # the verdicts' numbers
     st.altair_chart(charts.learn_forget_chart(learn_forget_frame(shown)), key="lora_learn_forget")
-
-
-# -- words ------------------------------------------------------------------------------------------
-def _arrow(before: float, after: float) -> str:
-    return f"{before:.2f} → {after:.2f}"
-
-
-def learning_sentence(report: ForgettingReport) -> str:
-    """Did each run learn the new task (new-task accuracy at the end >= LEARNED)?"""
-    parts = ", ".join(f"{r.label} {_arrow(r.task_before, r.task_after)}" for r in report.runs)
-    learned = [r.label for r in report.runs if r.learned]
-    if len(learned) == len(report.runs):
-        who = "Every run" if len(learned) > 1 else learned[0]
-        return f"{who} learned the new task (its accuracy: {parts})."
-    if not learned:
-        return (f"No run learned the new task yet (its accuracy: {parts}; {LEARNED:.2f} counts as learned): "
-                "try more steps or a larger learning rate.")
-    missed = [r.label for r in report.runs if not r.learned]
-    return f"{', '.join(learned)} learned the new task, {', '.join(missed)} did not (its accuracy: {parts})."
-
-
-def comparison_sentences(c: ForgettingComparison) -> list[str]:
-    """Skill by skill and overall: which of LoRA and full fine-tuning forgot more."""
-    lines = []
-    for s in c.skills:
-        name = SKILL_LABELS[s.skill]
-        a, b = _arrow(s.lora.before, s.lora.after), _arrow(s.full.before, s.full.after)
-        if s.kept_by_both:
-            lines.append(f"{name}: kept by both, each fell by less than {FORGOT:.2f} ({a} under "
-                         f"{c.lora.label}, {b} under {c.full.label}).")
-        elif s.more == "same":
-            lines.append(f"{name} fell about as much under both: {a} under {c.lora.label}, {b} under "
-                         f"{c.full.label}.")
-        else:
-            (more, m), (less, n) = (((c.lora.label, a), (c.full.label, b)) if s.more == "lora"
-                                    else ((c.full.label, b), (c.lora.label, a)))
-            lines.append(f"{name} fell more under {more} ({m}) than under {less} ({n}).")
-    x, y = c.lora.mean_drop, c.full.mean_drop
-    if c.more == "same":
-        overall = (f"Overall, averaged over these skills, {c.lora.label} lost {x:.2f} of accuracy and "
-                   f"{c.full.label} {y:.2f}: about the same.")
-    else:
-        (more, m), (less, n) = ((c.lora.label, x), (c.full.label, y)) if c.more == "lora" else \
-            ((c.full.label, y), (c.lora.label, x))
-        overall = f"Overall, {more} forgot more: it lost {m:.2f} of accuracy on average, {less} {n:.2f}."
-    paper = (" Biderman et al. (2024) found that LoRA forgets less than full fine-tuning; "
-             + ("so did this run." if c.agrees_with_paper else "this run did not."))
-    return [*lines, overall + paper]
-
-
-def run_sentence(r: RunVerdict) -> str:
-    """What one run forgot (for a run with nothing to compare to)."""
-    if not r.drops:
-        return f"{r.label}: no old skill could be measured on this model."
-    if r.forgotten:
-        lost = "; ".join(f"{SKILL_LABELS[d.skill]} {_arrow(d.before, d.after)}" for d in r.forgotten)
-        return f"{r.label} forgot part of what the model could do: {lost}."
-    return f"{r.label} kept the old skills (no accuracy fell by {FORGOT:.2f} or more)."
-
-
-def _top(lm_like, prompt: str) -> str:
-    logits = lm_like(lm_like.to_tokens(prompt))[0, -1]
-    return lm_like.tokenizer.decode([int(logits.argmax())])
 
 
 def what_to_notice(lm, result: LoraResult, report: ForgettingReport) -> str:
     """Markdown bullets, each computed from this result: ground truth (bundled model), learning,
     forgetting (what the Forgetting tab shows), the rank of the updates, and what to try next."""
     bullets = []
-    first_label, first = next(iter(result.runs.items()))
+    shown = next((label for label in result.runs if label not in report.diverged), None)  # NaN: no top
     if lm.is_bundled:
-        parts = []
-        for p in result.task.probes[:2]:
-            was = p.before or _top(lm, p.prompt)
-            parts.append(f"*{escape_markdown(p.prompt)}* →{escape_markdown(was)} before, "
-                         f"→{escape_markdown(_top(first.model_, p.prompt))} after {first_label} "
-                         f"(taught:{escape_markdown(p.target)})")
-        bullets.append("The generator knows the truth: " + "; ".join(parts) + ".")
-    if report.runs:
+        rows = [(escape_markdown(p.prompt), escape_markdown(p.before or C.top_token(lm, p.prompt)),
+                 escape_markdown(C.top_token(result.runs[shown].model_, p.prompt)) if shown else None,
+                 escape_markdown(p.target)) for p in result.task.probes[:2]]
+        bullets.append(truth_sentence(rows, shown))
+    if report.runs or report.diverged:
         bullets.append(learning_sentence(report))
     if report.comparison is not None:
         bullets += comparison_sentences(report.comparison)

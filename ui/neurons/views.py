@@ -163,6 +163,38 @@ def explain_view(lm, c: Choice) -> None:
         st.altair_chart(charts.overlap(frames.overlap_frame(acts, mask)))
 
 
+def _families(ko: K.KnockOut, families: tuple[str, ...]) -> str:
+    return ", ".join(K.FAMILY_WORDS[f] for f in families)
+
+
+def _most(ko: K.KnockOut, families: tuple[str, ...]) -> str:
+    """ "repeated words: +0.0312": the family of `families` whose loss moved most, and by how much."""
+    i = max((ko.families.index(f) for f in families), key=lambda j: abs(ko.delta[j]))
+    return f"{K.FAMILY_WORDS[ko.families[i]]}: {ko.delta[i]:+.4f}"
+
+
+def knockout_sentence(ko: K.KnockOut) -> str:
+    """What the knock-out did, family by family, from the signed loss changes (either way)."""
+    head = f"Setting neuron L{ko.layer} N{ko.neuron} to {ko.value:.3g}"
+    if ko.matters:
+        words = (f"{head} raises the loss by at least {K.MATTERS:g} nats per token on: "
+                 f"**{_families(ko, ko.matters)}** (most on {_most(ko, ko.matters)}).")
+        if ko.helps:
+            words += (f" It *lowers* the loss by at least {K.MATTERS:g} on: **{_families(ko, ko.helps)}** "
+                      f"(most on {_most(ko, ko.helps)}): there the model does better without it.")
+        return words
+    if ko.helps:
+        return (f"{head} raises the loss by less than {K.MATTERS:g} nats per token on every family, and "
+                f"*lowers* it by at least {K.MATTERS:g} on: **{_families(ko, ko.helps)}** (most on "
+                f"{_most(ko, ko.helps)}): no family needs this neuron, and on these the model does better "
+                "without it.")
+    i = ko.largest
+    way = "a rise" if ko.delta[i] > 0 else "a drop" if ko.delta[i] < 0 else "no change"
+    return (f"{head} changes the loss by less than {K.MATTERS:g} nats per token on every family, either "
+            f"way (largest change {ko.delta[i]:+.4f}, {way}, on {K.FAMILY_WORDS[ko.families[i]]}): the "
+            "model does not depend on this neuron alone.")
+
+
 def knockout_view(lm, c: Choice, rec: NeuronRecords) -> None:
     mode = st.segmented_control("Ablation", K.MODES, default="zero", key="nrn_ko_mode", bind="query-params",
                                 format_func={"zero": "zero", "mean": "mean (its corpus average)"}.get)
@@ -170,17 +202,7 @@ def knockout_view(lm, c: Choice, rec: NeuronRecords) -> None:
     mean = float(rec.mean[c.neuron])
     ko = compute.knock_out(lm, c.layer, c.neuron, mode, mean if mode == "mean" else 0.0)
     st.altair_chart(charts.knockout(frames.knockout_frame(ko)))
-    worst = int(np.argmax(ko.delta))
-    if ko.matters:
-        words = ", ".join(K.FAMILY_WORDS[f] for f in ko.matters)
-        st.markdown(f"Setting neuron L{c.layer} N{c.neuron} to {ko.value:.3g} raises the loss by at least "
-                    f"{K.MATTERS:g} nats per token on: **{words}** (most on "
-                    f"{K.FAMILY_WORDS[ko.families[worst]]}: {ko.delta[worst]:+.4f}).")
-    else:
-        st.markdown(f"Setting neuron L{c.layer} N{c.neuron} to {ko.value:.3g} changes the loss by less than "
-                    f"{K.MATTERS:g} nats per token on every family (largest change "
-                    f"{ko.delta[worst]:+.4f}, on {K.FAMILY_WORDS[ko.families[worst]]}): the model does not "
-                    "depend on this neuron alone.")
+    st.markdown(knockout_sentence(ko))
     name = f"neuron L{c.layer} N{c.neuron} ({mode} ablation)"
     on = is_on(name)
     keep = st.toggle("Keep this knock-out on for the other pages", value=on,

@@ -6,6 +6,7 @@ import altair as alt
 import pandas as pd
 
 EFFECT_SCHEME = "redblue"  # diverging: the share of the behaviour a patch restores (or destroys)
+UNMEASURED = "#d0d0d0"  # a cell a sweep on a budget did not patch
 DOOR_COLOURS = {"q": "#4e79a7", "k": "#f28e2b", "v": "#59a14f", "MLP in": "#b07aa1", "logits": "#e15759",
                 "direct": "#e15759"}
 GROUP_COLOURS = {"output": "#4e79a7", "q": "#f28e2b", "k": "#e15759", "v": "#59a14f", "pattern": "#b07aa1"}
@@ -21,17 +22,21 @@ def sweep_heatmap(frame: pd.DataFrame, *, row_title: str, col_title: str, effect
     rows = frame.sort_values("row_i")["row"].unique().tolist()
     cols = frame.sort_values("col_i")["col"].unique().tolist()
     cw, rh = _cell(len(cols)), _cell(len(rows), max_px=420, max_cell=34)
+    color = alt.Color("effect:Q", title=effect_title,
+                      scale=alt.Scale(scheme=EFFECT_SCHEME, domain=[-1, 1], reverse=True))
+    tooltip = [alt.Tooltip("row:N", title=row_title), alt.Tooltip("col:N", title=col_title),
+               alt.Tooltip("where:N", title="patched"), alt.Tooltip("hook:N", title="hook"),
+               alt.Tooltip("effect:Q", format=".1%", title=effect_title),
+               alt.Tooltip("normalised:Q", format=".3f", title="metric, normalised (clean 1, corrupted 0)"),
+               alt.Tooltip("raw:Q", format=".3f", title="logit difference")]
+    if "measured" in frame:  # a sweep on a budget: cells not patched are grey
+        color = alt.condition("datum.measured", color, alt.value(UNMEASURED))
+        tooltip = [*tooltip[:4], alt.Tooltip("status:N", title="exact?"), *tooltip[4:]]
     base = alt.Chart(frame).mark_rect(stroke="white", strokeWidth=0.5).encode(
         x=alt.X("col:N", sort=cols, title=col_title,
                 axis=alt.Axis(labelAngle=-50, labelLimit=140, labelFontSize=10, labelOverlap=False)),
         y=alt.Y("row:N", sort=rows[::-1], title=row_title),
-        color=alt.Color("effect:Q", title=effect_title,
-                        scale=alt.Scale(scheme=EFFECT_SCHEME, domain=[-1, 1], reverse=True)),
-        tooltip=[alt.Tooltip("row:N", title=row_title), alt.Tooltip("col:N", title=col_title),
-                 alt.Tooltip("where:N", title="patched"), alt.Tooltip("hook:N", title="hook"),
-                 alt.Tooltip("effect:Q", format=".1%", title=effect_title),
-                 alt.Tooltip("normalised:Q", format=".3f", title="metric, normalised (clean 1, corrupted 0)"),
-                 alt.Tooltip("raw:Q", format=".3f", title="logit difference")],
+        color=color, tooltip=tooltip,
     ).properties(width=alt.Step(cw), height=alt.Step(rh))
     if frame["panel"].nunique() > 1:
         order = frame["panel"].unique().tolist()

@@ -1,10 +1,14 @@
 """Cached computations behind the Activation patching page.
 
-Every result is a pure function of (model, behaviour, the pair typed for "custom", settings), so it
-is cached with @cache_on_model and shared by every session. Each cached call builds its engine (one
-forward pass over the clean and corrupted prompts) and runs one batched experiment on it. Exact ACDC
-is the exception: it runs for seconds with a progress bar and a Stop button, so it is not cached but
-kept in session state, partial results included.
+Every result is a pure function of (model, behaviour, the pair typed for "custom", settings, and the
+interventions switched on: `sig`, ui.common.interventions.signature), so it is cached and shared by
+every session. Each cached call builds its engine (one forward pass over the clean and corrupted
+prompts, under the active interventions) and runs one batched experiment on it. Exact ACDC is the
+exception: it runs for seconds with a progress bar and a Stop button, so it is not cached but kept
+in session state, partial results included.
+
+A model whose weights are elsewhere (an NNsightLM) has no engine: its sweeps are attribution
+patching plus at most REMOTE_BUDGET exact patched runs (core.interp.patching.reads).
 """
 
 from __future__ import annotations
@@ -15,16 +19,20 @@ import streamlit as st
 
 from core.interp.patching import circuits as C
 from core.interp.patching import path_patching as P
+from core.interp.patching import reads as R
 from core.interp.patching.attribution import AttributionResult, attribute
 from core.interp.patching.engine import PatchEngine
 from core.interp.patching.sweeps import SweepResult, run_sweep
 from core.interp.patching.tasks import PatchingTask, build_task
 from core.models import HookedLM
-from ui.common.cache import cache_on_model
+from core.models.remote import MAX_REMOTE_PATCH_RUNS
+from ui.common.interventions import active_hooks, signature
+from ui.common.remote import cache_on_backend
 
 ACDC_KEY, ACDC_LIVE = "patch_acdc_result", "patch_acdc_live"
 ACDC_MAX_EDGES = 1000  # exact ACDC tests edges one pass at a time: small graphs only
 UPDATE_S = 0.25  # progress bar updates at most this often
+REMOTE_BUDGET = MAX_REMOTE_PATCH_RUNS  # exact patched runs per sweep on a model elsewhere
 
 
 def task_of(lm: HookedLM, behaviour: str, custom: tuple) -> PatchingTask:
@@ -32,59 +40,77 @@ def task_of(lm: HookedLM, behaviour: str, custom: tuple) -> PatchingTask:
     return _task(lm, behaviour, custom)
 
 
-@cache_on_model(max_entries=16, show_spinner=False)
+@cache_on_backend(max_entries=16, show_spinner=False)
 def _task(lm: HookedLM, behaviour: str, custom: tuple) -> PatchingTask:
     return build_task(lm, behaviour, custom=custom if behaviour == "custom" else None)
 
 
 def engine_of(lm: HookedLM, behaviour: str, custom: tuple) -> PatchEngine:
-    return PatchEngine(lm, task_of(lm, behaviour, custom))
+    """The engine of this task, running everything under the session's active interventions."""
+    return PatchEngine(lm, task_of(lm, behaviour, custom), hooks=active_hooks(lm))
 
 
-@cache_on_model(max_entries=8, show_spinner=False)
-def baseline(lm: HookedLM, behaviour: str, custom: tuple):
+@cache_on_backend(max_entries=8, show_spinner=False)
+def baseline(lm: HookedLM, behaviour: str, custom: tuple, sig: tuple = ()):
+    if not R.has_weights(lm):
+        with lm.hooks(active_hooks(lm)):
+            return R.baseline(lm, task_of(lm, behaviour, custom))
     return engine_of(lm, behaviour, custom).baseline
 
 
-@cache_on_model(max_entries=32, show_spinner="Patching every component in one batched run...")
-def sweep(lm: HookedLM, behaviour: str, custom: tuple, kind: str, direction: str) -> SweepResult:
+@cache_on_backend(max_entries=32, show_spinner="Patching every component in one batched run...")
+def sweep(lm: HookedLM, behaviour: str, custom: tuple, kind: str, direction: str, sig: tuple = ()
+          ) -> SweepResult:
+    if not R.has_weights(lm):
+        return budget_sweep(lm, behaviour, custom, kind, direction, sig).result
     return run_sweep(engine_of(lm, behaviour, custom), kind, direction)
 
 
-@cache_on_model(max_entries=16, show_spinner="Path patching every sender -> receiver pair...")
-def paths(lm: HookedLM, behaviour: str, custom: tuple, direction: str, senders: tuple | None) -> P.PathResult:
+@cache_on_backend(max_entries=32, show_spinner=False)
+def budget_sweep(lm, behaviour: str, custom: tuple, kind: str, direction: str, sig: tuple = ()
+                 ) -> R.BudgetSweep:
+    """A sweep on a model elsewhere: attribution, then at most REMOTE_BUDGET exact patched runs."""
+    return R.budget_sweep(lm, task_of(lm, behaviour, custom), kind, direction, REMOTE_BUDGET)
+
+
+@cache_on_backend(max_entries=16, show_spinner="Path patching every sender -> receiver pair...")
+def paths(lm: HookedLM, behaviour: str, custom: tuple, direction: str, senders: tuple | None,
+          sig: tuple = ()) -> P.PathResult:
     return P.path_patch_all(engine_of(lm, behaviour, custom), direction,
                             list(senders) if senders is not None else None)
 
 
-@cache_on_model(max_entries=16, show_spinner="One backward pass for every estimate...")
-def attribution(lm: HookedLM, behaviour: str, custom: tuple, direction: str) -> AttributionResult:
+@cache_on_backend(max_entries=16, show_spinner="One backward pass for every estimate...")
+def attribution(lm: HookedLM, behaviour: str, custom: tuple, direction: str, sig: tuple = ()
+                ) -> AttributionResult:
     engine = engine_of(lm, behaviour, custom)
-    return attribute(engine, sweep(lm, behaviour, custom, "heads_by_pos", direction),
-                     sweep(lm, behaviour, custom, "head_parts", direction))
+    return attribute(engine, sweep(lm, behaviour, custom, "heads_by_pos", direction, sig),
+                     sweep(lm, behaviour, custom, "head_parts", direction, sig))
 
 
-@cache_on_model(max_entries=16, show_spinner="Scoring every edge from gradients...")
-def edge_scores(lm: HookedLM, behaviour: str, custom: tuple, steps: int) -> C.EdgeScores:
+@cache_on_backend(max_entries=16, show_spinner="Scoring every edge from gradients...")
+def edge_scores(lm: HookedLM, behaviour: str, custom: tuple, steps: int, sig: tuple = ()) -> C.EdgeScores:
     return C.eap_scores(engine_of(lm, behaviour, custom), steps)
 
 
-@cache_on_model(max_entries=64, show_spinner="Measuring the circuit's faithfulness...")
-def circuit(lm: HookedLM, behaviour: str, custom: tuple, steps: int, n_edges: int) -> C.Circuit:
+@cache_on_backend(max_entries=64, show_spinner="Measuring the circuit's faithfulness...")
+def circuit(lm: HookedLM, behaviour: str, custom: tuple, steps: int, n_edges: int, sig: tuple = ()
+            ) -> C.Circuit:
     engine = engine_of(lm, behaviour, custom)
-    kept = C.top_edges(edge_scores(lm, behaviour, custom, steps), n_edges)
+    kept = C.top_edges(edge_scores(lm, behaviour, custom, steps, sig), n_edges)
     method = "EAP" if steps == 1 else f"EAP-IG ({steps} steps)"
     return C.circuit(engine, kept, f"{method}, top {n_edges} edges", mean_ablation=True)
 
 
-@cache_on_model(max_entries=16, show_spinner="Faithfulness of circuits of every size, in one batch...")
-def curve(lm: HookedLM, behaviour: str, custom: tuple, steps: int, sizes: tuple) -> list:
+@cache_on_backend(max_entries=16, show_spinner="Faithfulness of circuits of every size, in one batch...")
+def curve(lm: HookedLM, behaviour: str, custom: tuple, steps: int, sizes: tuple, sig: tuple = ()) -> list:
     engine = engine_of(lm, behaviour, custom)
-    return C.faithfulness_curve(engine, edge_scores(lm, behaviour, custom, steps), list(sizes))
+    return C.faithfulness_curve(engine, edge_scores(lm, behaviour, custom, steps, sig), list(sizes))
 
 
 def acdc_key(lm: HookedLM, behaviour: str, custom: tuple, threshold: float) -> tuple:
-    return (lm.spec, behaviour, custom, threshold)
+    """What an ACDC run in this session belongs to (the interventions included)."""
+    return (lm.spec, behaviour, custom, threshold, signature(lm))
 
 
 def acdc_result(key: tuple) -> C.AcdcResult | None:

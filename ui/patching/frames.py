@@ -9,6 +9,7 @@ from core.interp.patching.attribution import AttributionResult
 from core.interp.patching.graph import Graph
 from core.interp.patching.node_inputs import DOORS
 from core.interp.patching.path_patching import PathResult
+from core.interp.patching.reads import BudgetSweep
 from core.interp.patching.sweeps import SweepResult
 from core.models.hook_names import hook_label
 
@@ -31,6 +32,21 @@ def sweep_frame(result: SweepResult) -> pd.DataFrame:
                              "normalised": float(result.normalised[p, r, c]),
                              "effect": float(result.effect[p, r, c])})
     return pd.DataFrame(rows)
+
+
+def budget_frame(sweep: BudgetSweep) -> pd.DataFrame:
+    """sweep_frame of a sweep on a budget, with `measured` per cell and a `status` for the tooltip;
+    cells not patched get effect 0 (drawn grey by the chart, never read as a result)."""
+    frame = sweep_frame(sweep.result)
+    est = sweep.estimate if sweep.result.direction == "denoise" else 1 - sweep.estimate  # as effect
+    measured = sweep.measured.reshape(-1)
+    ran = sweep.ran.reshape(-1)
+    frame["measured"] = measured
+    frame["status"] = [("patched exactly" if r else "no run needed (identical before the first difference)")
+                       if m else f"not patched; attribution estimate {e:+.0%}"
+                       for m, r, e in zip(measured, ran, est.reshape(-1), strict=True)]
+    frame.loc[~frame["measured"], ["effect", "normalised", "raw"]] = 0.0
+    return frame
 
 
 def path_frame(result: PathResult) -> pd.DataFrame:

@@ -5,7 +5,9 @@ these heads" (kept in this session, for the model it was found on).
 What the Steering page needs to use a circuit: `received_ablations(lm.spec)` lists them; each names
 its heads and carries, per head, the mean output z over the behaviour's prompts ([d_head], for mean
 ablation); ablating head (L, H) means a hook on act_name("z", L) that writes z[:, :, H] = mean_z
-(or 0 for zero ablation).
+(or 0 for zero ablation). `switch_on_circuit` makes that a session intervention
+(ui.common.interventions.HeadAblation with per-head values, one per layer), which every page that
+respects interventions then runs under; `switch_off_circuit` removes it again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from core.models.hook_names import EMBEDDINGS
+from core.models.hook_names import layer_words
+from ui.common import interventions
 from ui.common.layers import short_label
 
 ABLATE_KEY = "handoff_ablate_heads"
@@ -38,6 +41,31 @@ def send_ablation(ablation: HeadAblation) -> None:
 
 def received_ablations(model_spec: str) -> list[HeadAblation]:
     return [a for a in st.session_state.get(ABLATE_KEY, {}).values() if a.model_spec == model_spec]
+
+
+def as_interventions(ablation: HeadAblation) -> list[interventions.HeadAblation]:
+    """The circuit's mean ablation as session interventions: one per layer, each head set to its mean z."""
+    by_layer: dict[int, list[int]] = {}
+    for layer, head in ablation.heads:
+        by_layer.setdefault(int(layer), []).append(int(head))
+    return [interventions.HeadAblation(
+        name=f"{ablation.name} [layer {layer}]", model_spec=ablation.model_spec, layer=layer,
+        heads=tuple(heads), values=tuple(np.asarray(ablation.mean_z[(layer, h)]) for h in heads),
+        source=ablation.source) for layer, heads in sorted(by_layer.items())]
+
+
+def circuit_is_on(ablation: HeadAblation, store=None) -> bool:
+    return all(interventions.is_on(iv.name, store) for iv in as_interventions(ablation))
+
+
+def switch_on_circuit(ablation: HeadAblation, store=None) -> None:
+    for iv in as_interventions(ablation):
+        interventions.switch_on(iv, store)
+
+
+def switch_off_circuit(ablation: HeadAblation, store=None) -> None:
+    for iv in as_interventions(ablation):
+        interventions.switch_off(iv.name, store)
 
 
 def mean_outputs(engine, heads) -> dict:
@@ -64,7 +92,7 @@ def layer_links(layer: int) -> None:
     from ui.probes.controls import SITE_LABELS
     from ui.sae.controls import SITES
 
-    words = "the embeddings" if layer == EMBEDDINGS else f"layer {layer}"
+    words = layer_words(layer)
     # both pages pick the stream point with ui.common.layers (the URL holds its label: "embed", "2")
     st.page_link("app_pages/probes.py", label=f"Probe the stream at {words}", icon=":material/query_stats:",
                  query_params={"probes_site": SITE_LABELS["resid"], "probes_layer": short_label(layer)})

@@ -12,7 +12,8 @@ from core.interp.patching.graph import graph_of
 from core.interp.patching.metric import MIN_GAP
 from core.interp.patching.sweeps import SWEEPS
 from core.interp.patching.tasks import PatchingTask
-from core.models.hook_names import EMBEDDINGS
+from core.models.hook_names import EMBEDDINGS, layer_words, short_label
+from ui.common.interventions import signature
 from ui.common.page import escape_markdown
 from ui.patching import charts, compute, handoff
 from ui.patching import frames as F
@@ -29,10 +30,15 @@ ROW_TITLES = {"stream": "layer (the stream after it; embed = before layer 0)",
 EFFECT_TITLES = {"denoise": "share restored", "noise": "share destroyed"}
 
 
+def stream_row_layer(row: str) -> int:
+    """A stream sweep's row label ("embed" or "2", core.models.hook_names.short_label) as its lab layer."""
+    return EMBEDDINGS if row == short_label(EMBEDDINGS) else int(row)
+
+
 def component(kind: str, panel: str, row: str, col: str) -> str:
     """A patch in words: "layer 2 at 10 ' John' (S2)", "head 3.0 (all positions)", "head 1.2's keys"."""
     if kind == "stream":
-        return f"{'the embeddings' if row == 'embed' else 'layer ' + row} at {col}"
+        return f"{layer_words(stream_row_layer(row))} at {col}"
     if kind in ("attn_out", "mlp_out"):
         return f"{'the attention' if kind == 'attn_out' else 'the MLP'} of layer {row} at {col}"
     if kind == "heads_by_pos":
@@ -78,18 +84,31 @@ def show_pair(task: PatchingTask, b) -> None:
 
 
 # -- sweeps ---------------------------------------------------------------------------------------------
-def sweeps_tab(lm, behaviour: str, custom: tuple, direction: str) -> None:
+def sweep_control() -> str:
+    """Which sweep to draw (the same choices on every model: one that needs the model here says so)."""
     label = st.segmented_control("Patch", [SWEEP_LABELS[k] for k in SWEEPS], default=SWEEP_LABELS["stream"],
                                  required=True, key="patch_sweep", bind="query-params")
-    kind = key_of(SWEEP_LABELS, label, "stream")
-    result = compute.sweep(lm, behaviour, custom, kind, direction)
-    frame = F.sweep_frame(result)
+    return key_of(SWEEP_LABELS, label, "stream")
+
+
+def sweep_chart(frame, kind: str, direction: str) -> None:
     col_title = "position" if kind in ("stream", "attn_out", "mlp_out", "heads_by_pos") else "head"
     st.altair_chart(charts.sweep_heatmap(frame, row_title=ROW_TITLES[kind], col_title=col_title,
                                          effect_title=EFFECT_TITLES[direction]), width="content")
+
+
+def sweeps_tab(lm, behaviour: str, custom: tuple, direction: str) -> None:
+    kind = sweep_control()
+    result = compute.sweep(lm, behaviour, custom, kind, direction, signature(lm))
+    sweep_chart(F.sweep_frame(result), kind, direction)
     passes = f"{result.n_forward} batched forward pass{'es' * (result.n_forward != 1)}"
     st.caption(f"{result.n_patches:,} patches in {passes}, {result.seconds:.2f} s (patches that change "
                "nothing are not run). Hover a cell for every number.")
+    sweep_notice(lm, kind, result, direction)
+
+
+def sweep_notice(lm, kind: str, result, direction: str) -> None:
+    """What to notice in a sweep (words from core.interp.patching.verdicts), and the hand-off links."""
     verdict = V.sweep_verdict(result)
     words = {"denoise": "restores", "noise": "destroys"}[direction]
     if not verdict.top:
@@ -106,7 +125,7 @@ def sweeps_tab(lm, behaviour: str, custom: tuple, direction: str) -> None:
                     + (f" Next: {_q(others)}." if others else ""))
     if kind == "stream" and verdict.route:
         segs = V.route_segments(verdict.route)
-        point = lambda x: "the embeddings" if x == "embed" else f"layer {x}"  # noqa: E731
+        point = lambda x: layer_words(stream_row_layer(x))  # noqa: E731
         spans = "; ".join(f"{point(a) if a == b else f'{point(a)} to {b}'}: {_q(pos)}" for a, b, pos in segs)
         st.markdown(f"**Where the difference sits, layer by layer:** {spans}. Where the position changes, "
                     "an attention head moved the information (only attention moves it between positions).")
@@ -127,7 +146,7 @@ def _handoffs(lm, result, verdict: V.SweepVerdict) -> None:
             # the last layer before the information moves to another position (or the top patch)
             segs = V.route_segments(verdict.route)
             last = segs[0][1] if len(segs) > 1 else row
-            handoff.layer_links(EMBEDDINGS if last == "embed" else int(last))
+            handoff.layer_links(stream_row_layer(last))
         else:
             handoff.layer_links(int(row))
 
@@ -138,7 +157,8 @@ def paths_tab(lm, behaviour: str, custom: tuple, direction: str) -> None:
     senders = None
     if P.n_pairs(c.n_layers, c.n_heads) > P.MAX_PAIRS:
         heads = [(layer, h) for layer in range(c.n_layers) for h in range(c.n_heads)]
-        effects = V.head_effects(compute.sweep(lm, behaviour, custom, "heads", direction)).ravel()
+        heads_sweep = compute.sweep(lm, behaviour, custom, "heads", direction, signature(lm))
+        effects = V.head_effects(heads_sweep).ravel()
         default = [int(i) for i in np.argsort(-np.abs(effects))[:3]]
         picked = st.multiselect("Sender heads (this model has too many pairs to patch them all)",
                                 range(len(heads)), default=default,
@@ -148,7 +168,7 @@ def paths_tab(lm, behaviour: str, custom: tuple, direction: str) -> None:
             st.info("Pick at least one sender head.", icon=":material/arrow_upward:")
             return
         senders = tuple(sorted(picked))
-    result = compute.paths(lm, behaviour, custom, direction, senders)
+    result = compute.paths(lm, behaviour, custom, direction, senders, signature(lm))
     st.altair_chart(charts.path_heatmap(F.path_frame(result)), width="content")
     st.caption(f"{result.n_pairs:,} sender -> receiver paths in {result.n_forward} batched "
                f"pass{'es' * (result.n_forward != 1)}, {result.seconds:.2f} s. Each cell patches one head's "
@@ -170,7 +190,7 @@ def attribution_tab(lm, behaviour: str, custom: tuple, direction: str) -> None:
     label = st.segmented_control("Estimate", list(ESTIMATES), default="AtP* (QK fix)", required=True,
                                  key="patch_estimate", bind="query-params")
     estimate = ESTIMATES.get(label, "atp_star")
-    a = compute.attribution(lm, behaviour, custom, direction)
+    a = compute.attribution(lm, behaviour, custom, direction, signature(lm))
     st.altair_chart(charts.attribution_scatter(F.attribution_frame(a, estimate),
                                                "AtP*" if estimate == "atp_star" else "AtP"), width="content")
     st.caption(f"{len(a.names):,} components estimated from one backward pass in {a.seconds:.2f} s, against "
@@ -218,8 +238,8 @@ def circuit_controls(lm) -> tuple[int, int]:
 
 def circuit_tab(lm, behaviour: str, custom: tuple, truth: set | None) -> None:
     steps, n_edges = circuit_controls(lm)
-    scores = compute.edge_scores(lm, behaviour, custom, steps)
-    circ = compute.circuit(lm, behaviour, custom, steps, n_edges)
+    scores = compute.edge_scores(lm, behaviour, custom, steps, signature(lm))
+    circ = compute.circuit(lm, behaviour, custom, steps, n_edges, signature(lm))
     nodes, edges = F.graph_frames(circ.graph, circ.kept, scores.scores)
     st.altair_chart(charts.circuit_graph(nodes, edges, lm.cfg.n_heads, lm.cfg.n_layers), width="content")
     v = V.circuit_verdict(circ.faithfulness, circ.n_edges, circ.heads())
@@ -241,7 +261,7 @@ def circuit_tab(lm, behaviour: str, custom: tuple, truth: set | None) -> None:
                 f"({v.faithfulness:.0%}); its heads: {heads}.")
     sizes = {5, 10, 15, 20, 30, 40, 60, 80, 120, n_edges} & set(range(3, circ.graph.n_edges + 1))
     sizes = tuple(sorted(sizes))
-    points = compute.curve(lm, behaviour, custom, steps, sizes)
+    points = compute.curve(lm, behaviour, custom, steps, sizes, signature(lm))
     st.altair_chart(charts.faithfulness_curve(F.curve_frame(points), circ.n_edges), width="content")
     if truth is not None:
         ground_truth(circ.heads(), truth, scores.method)
@@ -316,14 +336,14 @@ def send_section(lm, behaviour: str, custom: tuple, circ, method: str) -> None:
 def crosscheck_tab(lm, behaviour: str, custom: tuple) -> None:
     from core.interp.patching.circuits import DEFAULT_EDGES, IG_STEPS
 
-    heads = compute.sweep(lm, behaviour, custom, "heads", "noise")
+    heads = compute.sweep(lm, behaviour, custom, "heads", "noise", signature(lm))
     c = lm.cfg
     senders = None
     if P.n_pairs(c.n_layers, c.n_heads) > P.MAX_PAIRS:
         eff = V.head_effects(heads).ravel()
         senders = tuple(sorted(int(i) for i in np.argsort(-np.abs(eff))[:4]))
-    paths = compute.paths(lm, behaviour, custom, "noise", senders)
-    circ = compute.circuit(lm, behaviour, custom, IG_STEPS, DEFAULT_EDGES)
+    paths = compute.paths(lm, behaviour, custom, "noise", senders, signature(lm))
+    circ = compute.circuit(lm, behaviour, custom, IG_STEPS, DEFAULT_EDGES, signature(lm))
     x = V.cross_check(heads, paths, circ.heads(), circ.faithfulness, circ.mean_faithfulness)
     names = lambda hs: ", ".join(f"{a}.{b}" for a, b in hs) or "none"  # noqa: E731
     st.markdown("Three methods, each asked which heads the behaviour needs (noising: patched from the "

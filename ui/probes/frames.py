@@ -7,19 +7,15 @@ import pandas as pd
 
 from core.interp.probes.causal import CausalResult
 from core.interp.probes.probe import ProbeReport
-from core.models.hook_names import EMBEDDINGS, hook_label
+from core.models.hook_names import hook_label, short_label
 
 SERIES = ("probe: held-out items", "probe: seen items", "control task", "selectivity",
           "cross-validated")
 
 
-def layer_label(layer: int) -> str:
-    """A layer on an axis: "embed" for the stream before block 0, else its number."""
-    return "embed" if layer == EMBEDDINGS else str(layer)
-
-
 def layer_labels(r: ProbeReport) -> list[str]:
-    return [layer_label(layer) for layer in r.layers]
+    """The layers on an axis: "embed" for the stream before block 0, else their numbers."""
+    return [short_label(layer) for layer in r.layers]
 
 
 def score_frame(r: ProbeReport) -> pd.DataFrame:

@@ -58,11 +58,11 @@ GROUND_TRUTH = {
                  "feeling words come in two fixed lists of eight. Read at the feeling word, the "
                  "label is a function of the word itself.",
     "colour": "The label is the colour word itself: any layer that still carries the word's identity "
-              "lets a probe pass, and a control task that gives each word a random label is just as "
-              "learnable. Compare the held-out score with the control.",
+              "lets a probe pass. The control task gives each word a random label: if it is as "
+              "learnable as the real one, the probe reads which word it was, not a colour feature.",
     "place": "As for colour, the label is the word itself; watch where the word identity fades.",
     "position": "The model has learned position embeddings: the stream at the embeddings already "
-                "holds each token's position; later layers mix it with content.",
+                "holds each token's position.",
     "is_name": "Names are one list of 60 words; held-out names are names the probe never saw, "
                "and a probe that generalises to them has found a \"name\" feature, not a word list.",
     "ioi": "The model must find the name that appears once; it learned this task (with these "
@@ -190,7 +190,7 @@ def send_view(lm, r: ProbeReport, index: int, name: str) -> None:
                    "hook site to send this probe's direction to the Steering page.")
         return
     st.caption(f"Send this direction to the Steering page, to push it into the model there instead of "
-               f"removing it: it is added at `{hook}`, the point it was read.")
+               f"removing it: it is added at `{hook}` ({hook_label(hook)}), the point it was read.")
     kinds = {"weights": f"probe weights ({r.probe_kind})",
              "means": "difference of class means" if r.target == "class" else "covariance with the value"}
     cols = st.columns(2)
@@ -214,6 +214,16 @@ def send_view(lm, r: ProbeReport, index: int, name: str) -> None:
                    "model.", icon=":material/check:")
 
 
+def measured_key(r: ProbeReport, source: str) -> str:
+    """The answer key's claims about scores, measured on this report: the control against the real
+    labels (colour), the score from the first layer to the last (position); "" for the others."""
+    if source == "colour":
+        return " " + words.control_sentence(r, verdicts.readability(r))
+    if source == "position":
+        return " " + words.trend_sentence(r, verdicts.score_trend(r))
+    return ""
+
+
 def _at_embeddings(r: ProbeReport) -> str:
     """The scores at the embeddings, measured (for the answer keys that speak of them)."""
     if EMBEDDINGS not in r.layers:
@@ -234,7 +244,7 @@ def notice_view(lm, r: ProbeReport, source: str) -> None:
                     "control: a probe that only memorises words scores well on seen items and on the "
                     "control.")
         return
-    st.markdown(f"**The answer key.** {GROUND_TRUTH[source]}{_at_embeddings(r)}")
+    st.markdown(f"**The answer key.** {GROUND_TRUTH[source]}{_at_embeddings(r)}{measured_key(r, source)}")
     st.markdown(f"**What the probes found.** {words.readable_sentence(r, readable)}")
     if source in probe_causal.BEHAVIOURS:
         i = verdicts.detail_index(r)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from core.interp.probes.causal import Behaviour
 from core.interp.probes.probe import ProbeReport
-from core.interp.probes.verdicts import UNCHANGED, CausalVerdict, Readability, Removal
-from core.models.hook_names import EMBEDDINGS
-
-
-def layer_words(layer: int) -> str:
-    """ "the embeddings" or "layer 2", in running text."""
-    return "the embeddings" if layer == EMBEDDINGS else f"layer {layer}"
+from core.interp.probes.verdicts import (
+    AS_LEARNABLE,
+    SCORE_MOVES,
+    UNCHANGED,
+    CausalVerdict,
+    Readability,
+    Removal,
+    ScoreTrend,
+)
+from core.models.hook_names import layer_words  # "the embeddings" or "layer 2"; views call words.layer_words
 
 
 def readable_sentence(r: ProbeReport, v: Readability) -> str:
@@ -27,6 +30,34 @@ def readable_sentence(r: ProbeReport, v: Readability) -> str:
                   "also carries *which word* it was, so a probe could memorise; the held-out items "
                   "show whether it needs to.")
     return found
+
+
+def control_sentence(r: ProbeReport, v: Readability) -> str:
+    """Is the control task (a random label per word type) as learnable as the real labels, at the
+    layer the readability verdict names?"""
+    where = layer_words(r.layers[v.best if v.first is None else v.first])
+    if v.as_learnable is None:
+        return f"At {where} there is no control score (the control task drew one label for every word type)."
+    scores = (f"the control task (each word type gets a random label) scores {v.control:.2f} against "
+              f"{v.seen:.2f} on seen items (selectivity {v.selectivity:.2f})")
+    if v.as_learnable:
+        return (f"At {where}, {scores}: it is just as learnable (selectivity under {AS_LEARNABLE:g}), so "
+                "what the probe reads there is which word it was.")
+    return (f"At {where}, {scores}: the real labels are more learnable than random ones (selectivity "
+            f"{AS_LEARNABLE:g} or more), so the probe reads more than which word it was.")
+
+
+def trend_sentence(r: ProbeReport, t: ScoreTrend) -> str:
+    """How the held-out score moves from the first layer probed to the last."""
+    a, b = layer_words(r.layers[t.first]), layer_words(r.layers[t.last])
+    if t.trend == "unmeasured":
+        return f"The held-out {r.metric} could not be measured at {a} and {b}."
+    moved = {"falls": "falls", "rises": "rises",
+             "holds": f"stays within {SCORE_MOVES:g}"}[t.trend]
+    then = {"falls": "later layers keep less of it in a linearly readable form",
+            "rises": "later layers make it more linearly readable",
+            "holds": "the layers keep it about as linearly readable"}[t.trend]
+    return f"The held-out {r.metric} {moved} from {t.start:.2f} at {a} to {t.end:.2f} at {b}: {then}."
 
 
 def _change(m: Removal) -> str:

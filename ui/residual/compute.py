@@ -5,11 +5,16 @@ each cached call takes `sig` (ui.common.interventions.signature) and runs under 
 The tuned lens is trained once per model and training text and kept for the server (every session
 shares it); it is trained on the model without interventions and then applied to whatever stream
 the page reads.
+
+A model whose weights are not in this process (an NNsightLM: a model on NDIF, or the same backend run
+here) is asked through small reads instead (core.interp.residual.reads): the same numbers, except
+what needs the weights here (the tuned lens, the KL of the logit lens), which the page says.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from dataclasses import dataclass
 
@@ -21,14 +26,15 @@ from core.interp.residual import anatomy as A
 from core.interp.residual import dla as D
 from core.interp.residual import ground_truth as GT
 from core.interp.residual import logit_lens as L
+from core.interp.residual import reads as R
 from core.interp.residual import tasks as T
 from core.interp.residual import tuned_lens as TL
 from core.interp.residual import verdicts as V
 from core.world import datasets as world_data
 from core.world.corpus import build_corpus
 from ui.common.budget import check_session_fits
-from ui.common.cache import cache_on_model
 from ui.common.interventions import active_hooks
+from ui.common.remote import cache_on_backend
 
 MAX_TOKENS = 64  # the lens grid draws one column per token
 TRAIN_ROWS, HELD_ROWS = 200, 40  # bundled corpus rows of 128 tokens: 25,400 and 5,080 streams
@@ -38,21 +44,26 @@ MAX_TEXT_TOKENS = 20_000  # pasted text is cut to this many tokens
 HELD_FRACTION = 0.2  # of pasted text, held out for the KL comparison
 KEEP_LENSES = 6  # tuned lenses kept per server
 UPDATE_S = 0.3
+TASK_PROMPTS = 64  # core.interp.residual.tasks.task_set's default
 
 
 # -- prompt-level results ---------------------------------------------------------------------------
-@cache_on_model(max_entries=32, show_spinner=False)
+@cache_on_backend(max_entries=32, show_spinner=False)
 def lens_grid(lm, tokens: tuple[int, ...], targets: tuple[int, ...], lens_key: tuple | None,
               sig: tuple) -> L.LensGrid:
+    if not R.has_weights(lm):
+        return R.lens_grid(lm, torch.tensor([tokens]), torch.tensor(targets), hooks=active_hooks(lm))
     record = trained(lm, lens_key) if lens_key is not None else None
     translate = record.lens.translate if record is not None else None
     return L.lens_grid(lm, torch.tensor([tokens]), torch.tensor(targets), translate=translate,
                        lens="tuned" if translate else "logit", hooks=active_hooks(lm))
 
 
-@cache_on_model(max_entries=32, show_spinner=False)
+@cache_on_backend(max_entries=32, show_spinner=False)
 def final_top(lm, tokens: tuple[int, ...], sig: tuple) -> int:
     """The model's own top prediction after the last token (under the interventions)."""
+    if not R.has_weights(lm):
+        return R.final_top(lm, torch.tensor([tokens]), active_hooks(lm))
     with lm.hooks(active_hooks(lm)), torch.no_grad():
         return int(lm(torch.tensor([tokens]))[0, -1].argmax())
 
@@ -67,24 +78,36 @@ def readability(grid: L.LensGrid, answer: str) -> V.Readability:
     return V.readability(top1, prob, [answer_id], grid.layers, lens=grid.lens, answer=answer)
 
 
-@cache_on_model(max_entries=32, show_spinner=False)
+@cache_on_backend(max_entries=32, show_spinner=False)
 def dla(lm, tokens: tuple[int, ...], answer_id: int, other_id: int, answer: str, other: str,
         sig: tuple) -> D.DLAResult:
     n = len(tokens)
-    return D.direct_logit_attribution(lm, torch.tensor([tokens]), [n - 1], [answer_id], [other_id],
+    how = D.direct_logit_attribution if R.has_weights(lm) else R.direct_logit_attribution
+    return how(lm, torch.tensor([tokens]), [n - 1], [answer_id], [other_id],
                                       answer=answer, other=other, hooks=active_hooks(lm))
 
 
-@cache_on_model(max_entries=32, show_spinner=False)
+@cache_on_backend(max_entries=32, show_spinner=False)
 def anatomy(lm, tokens: tuple[int, ...], skip_first: bool, sig: tuple) -> A.StreamAnatomy:
+    if not R.has_weights(lm):  # only when it fits (views check R.anatomy_fits first)
+        return R.anatomy(lm, torch.tensor([tokens]), skip_first=skip_first, hooks=active_hooks(lm))
     return A.stream_anatomy(lm, torch.tensor([tokens]), skip_first=skip_first, hooks=active_hooks(lm))
 
 
-@cache_on_model(max_entries=16, show_spinner="Reading 64 prompts of the task at every layer...")
+@cache_on_backend(max_entries=16, show_spinner="Reading the task's prompts at every layer...")
 def task_truth(lm, task: str, lens_key: tuple | None, sig: tuple) -> GT.TaskTruth:
+    hooks = active_hooks(lm)
+    if not R.has_weights(lm):
+        return R.task_truth(lm, T.task_set(lm, task, n=task_prompts(lm, bool(hooks))), hooks)
     record = trained(lm, lens_key) if lens_key is not None else None
     ts = T.task_set(lm, task)
-    return GT.task_truth(lm, ts, record.lens.translate if record else None, hooks=active_hooks(lm))
+    return GT.task_truth(lm, ts, record.lens.translate if record else None, hooks=hooks)
+
+
+def task_prompts(lm, hooks: bool = False) -> int:
+    """Prompts per task: TASK_PROMPTS, or fewer where one request would bring back too much
+    (core.interp.residual.reads.MAX_READ_BYTES)."""
+    return TASK_PROMPTS if R.has_weights(lm) else min(TASK_PROMPTS, R.task_prompts(lm, hooks))
 
 
 # -- the tuned lens --------------------------------------------------------------------------------
@@ -101,8 +124,26 @@ class TunedRecord:
 
 @st.cache_resource(show_spinner=False)
 def _lenses() -> dict:
-    """Trained tuned lenses for the whole server: (spec, data key) -> TunedRecord."""
+    """Trained tuned lenses for the whole server: (spec, data key) -> TunedRecord, oldest first, at most
+    KEEP_LENSES of them (each holds a d_model x d_model matrix per layer). Change it under _lenses_lock()."""
     return {}
+
+
+@st.cache_resource(show_spinner=False)
+def _lenses_lock() -> threading.Lock:
+    """Guards _lenses(): sessions run in their own threads and share it (one lock per server, like it)."""
+    return threading.Lock()
+
+
+def keep(record: TunedRecord) -> None:
+    """Keep a trained lens for the server: the newest of at most KEEP_LENSES, the oldest evicted first.
+    A lens trained again for the same key replaces the old one and counts as the newest."""
+    with _lenses_lock():
+        store = _lenses()
+        store.pop(record.key, None)
+        while len(store) >= KEEP_LENSES:
+            store.pop(next(iter(store)))
+        store[record.key] = record
 
 
 def data_key(lm, source: str, text: str = "") -> tuple:
@@ -112,7 +153,10 @@ def data_key(lm, source: str, text: str = "") -> tuple:
 
 
 def trained(lm, key: tuple | None) -> TunedRecord | None:
-    return None if key is None else _lenses().get(key)
+    if key is None:
+        return None
+    with _lenses_lock():
+        return _lenses().get(key)
 
 
 def default_settings(lm) -> dict:
@@ -195,10 +239,7 @@ def train_live(lm, source: str, text: str = "") -> TunedRecord:
                               TL.kl_per_layer(lm, held, lens))
         record = TunedRecord(lens, key, about, kl, train.n_tokens, held.n_tokens,
                              time.perf_counter() - start)
-        store = _lenses()
-        while len(store) >= KEEP_LENSES:
-            store.pop(next(iter(store)))
-        store[key] = record
+        keep(record)
         status.update(label=f"Tuned lens trained in {record.seconds:.1f} s on {about}", state="complete",
                       expanded=False)
     return record

@@ -3,15 +3,18 @@ from a verdict in core.interp.residual.verdicts."""
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
+from core.interp.residual import reads as R
 from core.interp.residual import verdicts as V
 from core.interp.residual.ground_truth import TaskTruth
 from core.interp.residual.logit_lens import LensGrid
 from core.interp.residual.tasks import TASK_WORDS, TASKS
-from core.models.hook_names import EMBEDDINGS
+from core.models.hook_names import layer_words
 from ui.attention.compute import listed_heads
 from ui.common.page import escape_markdown
+from ui.common.remote import ask
 from ui.residual import charts, compute, frames
 from ui.residual.controls import Settings
 
@@ -23,7 +26,7 @@ MAX_COLUMNS = 24  # positions drawn at once in the lens grid
 def where(layer: int | None) -> str:
     if layer is None:
         return "never"
-    return "the embeddings" if layer == EMBEDDINGS else f"layer {layer}"
+    return layer_words(layer)
 
 
 def _tok(text: str) -> str:
@@ -55,14 +58,32 @@ def lens_view(lm, grid: LensGrid, readable: V.Readability, s: Settings, title: s
     target = (f"P({escape_markdown(repr(s.answer))})" if s.colour_by == "answer"
               else "P(the text's next token; at the last token, the model's own answer)")
     st.altair_chart(charts.lens_grid(frame, f"{title}: colour = {target}; text = the top prediction"))
+    has_kl = bool(np.isfinite(grid.kl_to_final).any())
     st.caption("Each cell: what the model would predict at that position if it stopped at that stream "
-               "point (hover for the top 5 and the KL to the output). The last row is the model's "
-               "own output.")
+               f"point (hover for the top 5{' and the KL to the output' if has_kl else ''}). The last row "
+               "is the model's own output.")
+    if not has_kl:
+        st.caption(f":material/cloud: {NO_KL}")
     st.markdown(readable_sentence(readable, "logit lens" if grid.lens == "logit" else "tuned lens"))
+
+
+NO_KL = ("The lens was computed where the model is, and only the top 5 tokens and the target came back; "
+         "the KL divergence to the output needs every token's probability, so it is not shown here.")
+TUNED_LOCAL = ("The tuned lens runs on local models only: training it reads the stream of thousands of "
+               "tokens at every layer, and applying it pushes translated streams through the final norm and "
+               "the unembedding, both of which need the model's weights in this process. This model's "
+               "weights are not here (it runs through nnsight{where}).")
+
+
+def local_only(text: str) -> None:
+    st.info(text, icon=":material/cloud_off:")
 
 
 def tuned_view(lm, s: Settings, tokens: tuple[int, ...], targets: tuple[int, ...], sig: tuple,
                answer_words: str) -> None:
+    if not R.has_weights(lm):
+        local_only(TUNED_LOCAL.format(where=", on NDIF" if lm.is_remote else ""))
+        return
     source = "corpus"
     text = ""
     if not lm.is_bundled:
@@ -163,6 +184,17 @@ def writers_sentence(found: V.Writers, answer: str, quoted: bool = True) -> str:
     return text
 
 
+def anatomy_fits(lm, n_pos: int) -> bool:
+    """Whether the anatomy can be read from this model; if not, says why (with the size)."""
+    if R.anatomy_fits(lm, n_pos):
+        return True
+    local_only(f"The stream anatomy reads every layer's attention and MLP writes and the stream at every "
+               f"position: for this model and prompt {R.anatomy_bytes(lm, n_pos) / 1e6:,.0f} MB, more than "
+               f"the {R.MAX_READ_BYTES / 1e6:,.0f} MB a request to a model elsewhere may bring back. It runs "
+               "on local models (and on small remote ones).")
+    return False
+
+
 def anatomy_view(a) -> None:
     verdict = V.anatomy_verdict(a)
     frame = frames.anatomy_frame(a)
@@ -191,11 +223,19 @@ def anatomy_view(a) -> None:
 
 def truth_view(lm, lens_key: tuple | None, sig: tuple) -> None:
     listed = listed_heads(lm)
+    if not R.has_weights(lm):
+        st.caption(":material/cloud: Asked through small reads: the logit lens at each prompt's answer "
+                   "position and direct logit attribution, computed where the model is (the tuned lens "
+                   "runs on local models only).")
     for task in TASKS:
         try:
-            truth: TaskTruth = compute.task_truth(lm, task, lens_key, sig)
+            truth: TaskTruth | None = ask(lm, f"The {TASK_WORDS[task]} task",
+                                          lambda task=task: compute.task_truth(lm, task, lens_key, sig),
+                                          key=f"res_truth_{task}")
         except ValueError as err:
             st.warning(str(err), icon=":material/warning:")
+            continue
+        if truth is None:
             continue
         words = TASK_WORDS[task]
         st.markdown(f"##### {words[0].upper() + words[1:]}: {truth.n_prompts} prompts")
@@ -205,7 +245,7 @@ def truth_view(lm, lens_key: tuple | None, sig: tuple) -> None:
             st.altair_chart(charts.readability_chart(frames.readability_frame(*results)))
             for r in results:
                 st.markdown(readable_sentence(r, f"{r.lens} lens"))
-            if truth.tuned is None:
+            if truth.tuned is None and R.has_weights(lm):
                 st.caption("Train the tuned lens (its tab) to see this for both lenses.")
         with right:
             st.altair_chart(charts.head_heatmap(frames.head_frame(truth.dla.head_table),

@@ -10,9 +10,8 @@ import streamlit as st
 
 from core.interp.sae.train import TrainConfig
 from core.models import act_name
-from core.models.hook_names import EMBEDDINGS, hook_label, stream_hook
+from core.models.hook_names import hook_label, stream_hook
 from ui.common.layers import show_layer, stream_layer_select
-from ui.common.page import show_problem
 from ui.sae.compute import DEFAULT_DOCS, DOC_CHOICES, MAX_FLOATS, corpus, corpus_note, max_tokens
 
 SITES = {"resid_post": "residual stream", "mlp_out": "MLP output", "attn_out": "attention output"}
@@ -67,11 +66,9 @@ def where_to_read(lm) -> str:
     site = a.selectbox("Read", list(SITES), format_func=SITES.get, key="sae_site", bind="query-params",
                        help="Residual stream: the stream after layer L (what layer L + 1 reads). Or what "
                             "the MLP or the attention of layer L adds to it.")
-    with b:
-        layer = stream_layer_select(n_layers, key="sae_layer", default=default_layer(n_layers))
-    if site != "resid_post" and layer == EMBEDDINGS:
-        show_problem(f"The embeddings have no {SITES[site]}; reading the {SITES[site]} of layer 0.")
-        layer = 0
+    with b:  # the embeddings have no attention or MLP output: "embed" is offered for the stream only
+        layer = stream_layer_select(n_layers, key="sae_layer", default=default_layer(n_layers),
+                                    include_embeddings=site == "resid_post")
     hook = stream_hook(layer) if site == "resid_post" else act_name(site, layer)
     if site == "resid_post":
         show_layer(n_layers, layer)

@@ -22,6 +22,7 @@ import streamlit as st
 from core.interp.sae.model import SAE
 from core.interp.sae.report import Report, analysis_bytes
 from core.interp.sae.train import SAETrainer, TrainPoint, sweep_configs, training_bytes
+from core.interp.sae.verdict import SweepVerdict, sweep_verdict
 from ui.common.budget import check_session_fits, hold
 from ui.sae.charts import training_curves
 from ui.sae.compute import DEFAULT_DOCS, READING, activations, analyse, evaluator, n_heldout
@@ -92,9 +93,17 @@ def _remember(run: SAERun, source: str, setting: float) -> None:
              "architecture": run.sae.cfg.architecture,
              "l0": r.recon.l0, "explained_variance": r.recon.explained_variance,
              "loss_recovered": r.splice.recovered if r.splice else float("nan"),
-             "found": r.n_found, "imprecise": len(r.findings.imprecise), "setting": setting, "source": source,
+             "found": r.n_found, "imprecise": len(r.findings.imprecise),
+             "missed": r.findings.n_present - r.n_found, "narrow": len(r.findings.missed_narrow),
+             "broad": len(r.findings.missed_broad), "setting": setting, "source": source,
              "label": run.experiment.label() if run.experiment else "uploaded"}
     st.session_state.setdefault(POINTS_KEY, []).append(point)
+
+
+def sweep_verdict_of(sweep: list[dict]) -> SweepVerdict:
+    """The sweep's verdict from its chart points (a point from before a key existed counts 0)."""
+    counts = {k: [p.get(k, 0) for p in sweep] for k in ("imprecise", "missed", "narrow", "broad")}
+    return sweep_verdict([p["l0"] for p in sweep], [p["found"] for p in sweep], **counts)
 
 
 def _finish(lm, exp: Experiment, trainer: SAETrainer, stopped: bool) -> SAERun:
@@ -171,10 +180,15 @@ SWEEP_L1 = [0.2, 0.5, 1.0, 2.0, 4.0]
 SWEEP_K = [2, 4, 8, 16, 32]
 
 
+def sweep_values(architecture: str) -> list:
+    """The settings a sweep trains one SAE each for: k for TopK, else the L1 coefficient."""
+    return SWEEP_K if architecture == "topk" else SWEEP_L1
+
+
 def run_sweep(lm, exp: Experiment, max_steps: int = 400) -> None:
     """Train one short SAE per L1 (or k) value; each adds a point to the chart as it finishes."""
     base = replace(exp.config, steps=min(exp.config.steps, max_steps))
-    values = SWEEP_K if base.architecture == "topk" else SWEEP_L1
+    values = sweep_values(base.architecture)
     with st.spinner(READING, show_time=True):
         train, _ = activations(lm, exp.hook_name, exp.n_docs)
     points = st.session_state.setdefault(POINTS_KEY, [])

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.interp.sae.verdict import FOUND_AUROC, NAME_ATTRIBUTES, POOR_PRECISION, Findings, SweepVerdict
+from core.interp.sae.verdict import (
+    FOUND_AUROC,
+    NAME_ATTRIBUTES,
+    NARROW_RECALL,
+    POOR_PRECISION,
+    Findings,
+    SweepVerdict,
+)
 from core.models.hook_names import hook_label
 from ui.common.page import escape_markdown
 from ui.sae.charts import ground_truth_chart
@@ -91,16 +98,50 @@ def sweep_lines(v: SweepVerdict, x_title: str) -> list[str]:
             return [f"Every SAE of the sweep found {lo}: here sparsity does not change what is found."]
         return [f"No clear trend across {x_title}: between {lo} and {hi} found; {ends}."]
     if v.trend == "sparser finds fewer":
-        lines = [f"The sparser the SAE, the fewer attributes it finds: {ends}. One known reason (feature "
-                 f"splitting): allowed only a few active features per token, an SAE tends to give frequent "
-                 f"words features of their own rather than a broad list feature plus a word feature."]
+        lines = [f"The sparser the SAE, the fewer attributes it finds: {ends}.", _splitting(v)]
         if v.densest_imprecise:
             lines.append(f"But {v.densest_imprecise} of the densest SAE's {v.densest[1]} rest on a feature "
                          f"whose precision is under {POOR_PRECISION:.0%}: a feature that fires on many "
                          f"tokens can pass the AUROC line and still be a poor detector.")
         return lines
-    return [f"The sparser the SAE, the more attributes it finds: {ends}. Denser SAEs spread a list over "
-            f"several weak features that fire on many tokens, and no single one separates it."]
+    return [f"The sparser the SAE, the more attributes it finds: {ends}.", _spreading(v)]
+
+
+def _lists(n: int) -> str:
+    return f"{n} list" + ("" if n == 1 else "s")
+
+
+def _splitting(v: SweepVerdict) -> str:
+    """Feature splitting, as a hypothesis checked on the sparsest SAE's missed lists."""
+    narrow = (f"a narrow best feature (it fires on under {NARROW_RECALL:.0%} of the list's tokens, and "
+              "mostly on them)")
+    idea = ("A hypothesis to check, feature splitting: allowed only a few active features per token, an "
+            "SAE tends to give frequent words features of their own rather than one broad list feature. ")
+    if v.sparsest_missed == 0:
+        return idea + "It would show as narrow best features on the lists the sparsest SAE misses."
+    if v.sparsest_narrow:
+        verb = "has" if v.sparsest_narrow == 1 else "have"
+        return idea + (f"Of the {_lists(v.sparsest_missed)} the sparsest SAE misses, {v.sparsest_narrow} "
+                       f"{verb} {narrow}, which is what it predicts; the feature browser shows which words "
+                       "those features fire on.")
+    return idea + (f"It predicts {narrow} on the lists the sparsest SAE misses, but none of its "
+                   f"{_lists(v.sparsest_missed)} missed has one, so this sweep does not point to it.")
+
+
+def _spreading(v: SweepVerdict) -> str:
+    """A dense SAE spreading a list over weak features, as a hypothesis checked on the densest SAE."""
+    broad = f"a best feature whose precision is under {POOR_PRECISION:.0%} (it fires mostly on other tokens)"
+    idea = ("A hypothesis to check: a denser SAE spreads a list over several weak features that fire on "
+            "many tokens, so no single one separates it. ")
+    if v.densest_missed == 0:
+        return idea + "It would show as broad best features on the lists the densest SAE misses."
+    if v.densest_broad:
+        verb = "has" if v.densest_broad == 1 else "have"
+        return idea + (f"Of the {_lists(v.densest_missed)} the densest SAE misses, {v.densest_broad} {verb} "
+                       f"{broad}, which fits it; the feature browser shows whether a list is split over "
+                       "several such features.")
+    return idea + (f"It predicts {broad} on the lists the densest SAE misses, but none of its "
+                   f"{_lists(v.densest_missed)} missed has one, so this sweep does not point to it.")
 
 
 def what_to_notice(f: Findings, *, bundled: bool) -> None:

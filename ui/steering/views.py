@@ -11,7 +11,7 @@ from core.interp.steering import verdict as V
 from core.interp.steering.effect import EffectCurve, LayerSweep, PointEffect
 from core.interp.steering.targets import ConceptTargets
 from core.interp.steering.vectors import DIRECTION_SCALE
-from core.models.hook_names import EMBEDDINGS
+from core.models.hook_names import layer_words, short_label  # layer_words: the page calls views.layer_words
 from ui.common.page import escape_markdown
 from ui.steering.charts import METRIC_ORDER
 
@@ -19,10 +19,6 @@ from ui.steering.charts import METRIC_ORDER
 def md_escape(text: str) -> str:
     """Text shown literally in st.markdown (ui.common.page.escape_markdown), line breaks kept."""
     return escape_markdown(text).replace("\n", "  \n")
-
-
-def layer_words(layer: int) -> str:
-    return "the embeddings" if layer == EMBEDDINGS else f"layer {layer}"
 
 
 def vector_words(sv, source) -> str:
@@ -35,8 +31,8 @@ def vector_words(sv, source) -> str:
 
 
 def sweep_label(layer: int) -> str:
-    """A layer's row label in the layer x coefficient map."""
-    return "embed" if layer == EMBEDDINGS else str(layer)
+    """A layer's row label in the layer x coefficient map: "embed" or "2"."""
+    return short_label(layer)
 
 
 def side_words(targets: ConceptTargets, plus: bool, n: int = 3) -> str:

@@ -5,13 +5,29 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.scratch.diagnose import FLAT_GRADIENT, PLATEAU_TOLERANCE, Advice, Diagnosis
+from core.scratch.diagnose import FLAT_GRADIENT, PLATEAU_TOLERANCE, STEADY_SHARE, Advice, Diagnosis
 from core.scratch.train import TrainResult
 from ui.xor.controls import INIT_LABELS
 
 _SHOW = {"success": st.success, "error": st.error, "warning": st.warning, "info": st.info}
 _ICONS = {"success": ":material/check_circle:", "error": ":material/error:", "warning": ":material/warning:",
           "info": ":material/info:"}
+
+
+def steadiness(a: Advice) -> str:
+    """How often the loss rose in the last quarter (the measured share) and what that allows, as a
+    clause that follows "... while the loss was still falling"."""
+    share = a.rise_share
+    if share == 0:
+        rose, overshot = "it never rose in the last quarter", "no step overshot"
+    else:
+        rose = f"it rose on {share:.1%} of the epochs of the last quarter"
+        overshot = "almost no step overshot"
+    if "higher_lr" in a.actions:
+        return (f", and {rose} (up to {STEADY_SHARE:.0%} counts as steady): {overshot}, so larger steps are "
+                "worth a try.")
+    return (f"; {rose}, more than the {STEADY_SHARE:.0%} that counts as steady, so a larger learning rate "
+            "is not advised.")
 
 
 def _because(d: Diagnosis, result: TrainResult) -> str:
@@ -39,11 +55,10 @@ def _because(d: Diagnosis, result: TrainResult) -> str:
         "creeping": f"On the plateau the loss fell on {1 - a.rise_share:.0%} of the epochs, by less than "
                     f"{PLATEAU_TOLERANCE:.0%} in all, with a gradient of {a.gradient_norm:.2g}: the slope "
                     "is there, the steps are too small.",
-        "still_learning": "The loss was still falling when training ended"
-                          + (", and it never rose in the last quarter." if "higher_lr" in a.actions else "."),
+        "still_learning": "The loss was still falling when training ended" + steadiness(a),
         "cut": (f"The budget is {d.budget.max_steps:,} optimiser steps per run, and batches of "
                 f"{c.batch_size} make {d.budget.steps_per_epoch:,} steps per epoch, so this run stopped at "
-                f"epoch {c.epochs:,} while its loss was still falling." if d.budget else ""),
+                f"epoch {c.epochs:,} while its loss was still falling" + steadiness(a) if d.budget else ""),
     }.get(a.cause, "")
 
 

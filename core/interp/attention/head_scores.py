@@ -138,14 +138,15 @@ class HeadScores:
 
 def head_scores(lm, n: int = 32, half_len: int = 24, seed: int = 0, window: int = 3
                 ) -> HeadScores:
-    """Run `lm` (a HookedLM) on repeated random tokens and score every head of every layer."""
+    """Run `lm` on repeated random tokens and score every head of every layer (it reads only the
+    attention patterns, so any backend will do, a remote one included)."""
     half_len = min(half_len, (lm.cfg.n_ctx - 1) // 2)
     tokenizer = lm.tokenizer
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     tokens = induction_tokens(n, half_len, seed, vocab_size=min(lm.cfg.d_vocab, len(tokenizer)),
                               bos_id=bos, exclude=tokenizer.all_special_ids)
     names = [act_name("pattern", layer) for layer in range(lm.cfg.n_layers)]
-    _, cache = lm.run_with_cache(tokens, names=names)
+    _, cache = lm.run_with_cache(tokens, names=names, stop_at_layer=lm.cfg.n_layers)  # patterns only
     per_layer = [all_scores(cache[name], half_len, window) for name in names]
     scores = {kind: torch.stack([s[kind] for s in per_layer]) for kind in KINDS}  # [layer, head]
     return HeadScores(scores, n, half_len, seed)

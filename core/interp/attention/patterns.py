@@ -46,28 +46,40 @@ class AttentionRun:
     tokens: tuple[int, ...]
     str_tokens: tuple[str, ...]
     pattern: np.ndarray  # [layer, head, q, k]; rows sum to 1, zero above the diagonal
-    value_norm: np.ndarray  # [layer, head, k]: ||v_k W_O^h||, the size of what key k can write
+    # [layer, head, k]: ||v_k W_O^h||, the size of what key k can write; None where the model offers
+    # no value vectors (an nnsight model: v lives inside the attention function, see
+    # core.models.nnsight_backend), so value weighting is not available
+    value_norm: np.ndarray | None
 
     @property
     def n_pos(self) -> int:
         return len(self.tokens)
 
 
+def has_values(lm) -> bool:
+    """Whether lm offers the value vectors (hook v) that value weighting needs."""
+    return act_name("v", 0) in set(lm.hook_names())
+
+
 def run_attention(lm, tokens: torch.Tensor) -> AttentionRun:
-    """Run lm on tokens [1, pos]; keep every pattern and the value norms for value weighting."""
+    """Run lm on tokens [1, pos]; keep every pattern and, where the model offers v, the value norms
+    for value weighting. No logits are computed: a remote model sends back only the patterns."""
     tokens = tokens[:1]
-    names = [act_name(site, layer) for layer in range(lm.cfg.n_layers) for site in ("pattern", "v")]
-    _, cache = lm.run_with_cache(tokens, names=names)
+    with_v = has_values(lm)
+    sites = ("pattern", "v") if with_v else ("pattern",)
+    names = [act_name(site, layer) for layer in range(lm.cfg.n_layers) for site in sites]
+    _, cache = lm.run_with_cache(tokens, names=names, stop_at_layer=lm.cfg.n_layers)
     patterns, norms = [], []
     for layer in range(lm.cfg.n_layers):
-        W_O = lm.attention_weights(layer).W_O.detach().float()  # [head, d_head, d_model]
-        v = cache[act_name("v", layer)][0].float()  # [pos, head, d_head], kv heads already repeated
-        written = torch.einsum("phd,hdm->hpm", v, W_O)  # [head, pos, d_model]
-        norms.append(written.norm(dim=-1))  # [head, pos]
+        if with_v:
+            W_O = lm.attention_weights(layer).W_O.detach().float()  # [head, d_head, d_model]
+            v = cache[act_name("v", layer)][0].float()  # [pos, head, d_head], kv heads already repeated
+            written = torch.einsum("phd,hdm->hpm", v, W_O)  # [head, pos, d_model]
+            norms.append(written.norm(dim=-1))  # [head, pos]
         patterns.append(cache[act_name("pattern", layer)][0].float())  # [head, q, k]
     ids = tuple(int(t) for t in tokens[0])
-    return AttentionRun(ids, tuple(lm.to_str_tokens(tokens[0])),
-                        torch.stack(patterns).numpy(), torch.stack(norms).numpy())
+    return AttentionRun(ids, tuple(lm.to_str_tokens(tokens[0])), torch.stack(patterns).numpy(),
+                        torch.stack(norms).numpy() if with_v else None)
 
 
 def value_weighted(pattern: np.ndarray, value_norm: np.ndarray, normalize: bool = True) -> np.ndarray:

@@ -6,6 +6,10 @@
   when the probe reaches SEPARATED_AT (0.9) and beats both baselines by ABOVE_BASELINE (0.15);
   **partly** when it beats them by ABOVE_BASELINE but stays under SEPARATED_AT; else the probe is
   **no better than chance**: the categories are not linearly apart in this matrix.
+- Do nearby positions get similar vectors? From W_pos's mean cosine by distance
+  (core.interp.embeddings.positions.cosine_by_distance): neighbouring positions (1 apart) at least
+  BAND_GAP (0.2) more alike than positions FAR (32) apart (or as far as the table reaches) draw a
+  bright **diagonal band** on the cosine heatmap; otherwise there is **no band**.
 - Where does an analogy's true answer land? The rank of the world's answer among every token
   (a, b, c and special tokens left out) for a - b + c: **first**, **near the top** (rank 2 to
   NEAR_TOP = 10), or **further down**.
@@ -23,6 +27,8 @@ from core.interp.embeddings.geometry import Separation, unit_rows
 SEPARATED_AT = 0.9  # held-out probe accuracy from which categories separate cleanly
 ABOVE_BASELINE = 0.15  # the probe must beat max(chance, control) by this much to count at all
 NEAR_TOP = 10  # an analogy answer ranked 2..NEAR_TOP is "near the top"
+BAND_GAP = 0.2  # neighbours this much more alike (cosine) than positions FAR apart: a diagonal band
+FAR = 32  # the distance the neighbours are compared with (less when the table is shorter)
 
 Level = Literal["chance", "partly", "cleanly"]
 Place = Literal["first", "near the top", "further down"]
@@ -47,6 +53,31 @@ def separation_verdict(sep: Separation) -> SeparationVerdict:
     else:
         level = "partly"
     return SeparationVerdict(level, sep.probe_accuracy, baseline, name)
+
+
+@dataclass(frozen=True)
+class PositionBand:
+    """W_pos's mean cosine between neighbouring positions and between positions `distance` apart."""
+
+    neighbour: float
+    far: float
+    distance: int  # FAR, or less for a short table; 0 when the table has one row
+
+    @property
+    def gap(self) -> float:
+        return self.neighbour - self.far
+
+    @property
+    def band(self) -> bool:
+        return self.distance > 1 and bool(self.gap >= BAND_GAP)
+
+
+def position_band(by_distance: np.ndarray) -> PositionBand:
+    """The band verdict from cosine_by_distance's [n] (index k: mean cosine of rows k apart)."""
+    distance = min(len(by_distance) - 1, FAR)
+    if distance < 1:
+        return PositionBand(float("nan"), float("nan"), 0)
+    return PositionBand(float(by_distance[1]), float(by_distance[distance]), distance)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ because we wrote its world, so we can watch each one while the new task is learn
 A `SkillSuite` is built once per model and task (it keeps the prompts whose answers are single
 tokens for that model), then `measure(lm)` runs a few batched forward passes, scoring IOI and
 induction exactly as core.world.metrics does for the bundled model's own evaluation. The
-fine-tuning loop calls it every few steps, which gives the forgetting curves. Mitigations to try
+fine-tuning loop calls it every few steps, which gives the forgetting curves; the first against
+the last measurement, skill by skill, is core.interp.finetune.verdict.SkillDrop. Mitigations to try
 on the page: mix original data into every batch (replay), or give LoRA a lower rank; "LoRA Learns
 Less and Forgets Less" (Biderman et al., 2024) found LoRA forgets less than full fine-tuning, and
 learns less.
@@ -111,27 +112,3 @@ class SkillSuite:
         if self.task is not None:
             out["task_accuracy"] = self.task.accuracy(lm)
         return out
-
-
-@dataclass(frozen=True)
-class SkillChange:
-    skill: str
-    before: float
-    after: float
-
-    @property
-    def change(self) -> float:
-        return self.after - self.before
-
-    @property
-    def forgotten(self) -> float:
-        """How much worse the skill got (positive = forgotten; the sign follows 'worse')."""
-        return -self.change if HIGHER_IS_BETTER[self.skill] else self.change
-
-
-def summarize(history: list[tuple[int, dict[str, float]]]) -> list[SkillChange]:
-    """First vs last measurement of every skill in a history of (step, skills)."""
-    if not history:
-        return []
-    (_, first), (_, last) = history[0], history[-1]
-    return [SkillChange(s, first[s], last[s]) for s in SKILLS]

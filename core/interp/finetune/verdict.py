@@ -2,12 +2,19 @@
 
 Every sentence the page says about a run is worded from these objects, never written in advance:
 
+- before -> after: a `SkillDrop` per skill, first against last measurement, its `drop` signed so that
+  positive is worse (an accuracy fell, a loss rose). The page's table and every verdict use it.
 - learned: the new-task accuracy at the end is at least LEARNED.
 - forgot a skill: its accuracy fell by at least FORGOT (IOI, facts and induction are accuracies in
   [0, 1], so the drop is in points of accuracy: 1.00 -> 0.37 is a drop of 0.63).
-- which method forgot more, skill by skill and overall (the mean drop over the old skills): the one
-  whose drop is larger by at least SAME_WITHIN; closer than that is "about the same", because a
-  different seed moves these numbers by about that much.
+- what to change when a run did not learn: a run whose weights or loss became NaN or infinite
+  (`diverged`) took steps far too large; one that did not learn while its loss on the original corpus
+  rose by UNSTABLE_LOSS_RISE nats or more moved a long way, just not towards the task, so its steps
+  were too large too; any other run that did not learn needs more steps or a larger learning rate.
+- which method forgot more, skill by skill and overall: the one whose drop is larger by at least
+  SAME_WITHIN; closer than that is "about the same", because a different seed moves these numbers by
+  about that much. Overall means the mean drop over the old skills *both* runs measured (the paired
+  means `lora_mean_drop`, `full_mean_drop`), so the numbers printed are the numbers compared.
 
 "LoRA Learns Less and Forgets Less" (Biderman et al., 2024) found LoRA forgets less than full
 fine-tuning on code and maths; `ForgettingComparison.agrees_with_paper` says whether this run did.
@@ -16,23 +23,27 @@ fine-tuning on code and maths; `ForgettingComparison.agrees_with_paper` says whe
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from core.interp.finetune.forgetting import OLD_SKILLS
+from core.interp.finetune.forgetting import ACCURACIES, HIGHER_IS_BETTER, OLD_SKILLS, SKILLS
 
 LEARNED = 0.9  # new-task accuracy at the end that counts as learned
 FORGOT = 0.05  # an accuracy drop of at least this much (5 points) counts as forgetting
 SAME_WITHIN = 0.03  # two drops closer than this are "about the same"
+# Validation loss rise (nats) that marks steps too large: on the bundled model, 150 steps at the
+# page's default learning rates raise it by 0.2-0.7 nats; 2e-2 raises it by 2-18 (measured per task).
+UNSTABLE_LOSS_RISE = 1.5
 
 More = Literal["lora", "full", "same"]
+Advice = Literal["smaller_lr", "more_steps_or_larger_lr"]
 History = Sequence[tuple[int, Mapping[str, float]]]
 
 
 @dataclass(frozen=True)
 class SkillDrop:
-    """One old skill's accuracy before and after a run."""
+    """One skill's value before and after a run (a name of core.interp.finetune.forgetting.SKILLS)."""
 
     skill: str
     before: float
@@ -40,12 +51,27 @@ class SkillDrop:
 
     @property
     def drop(self) -> float:
-        """Accuracy lost (positive = forgotten; negative = it got better)."""
-        return self.before - self.after
+        """How much worse it got: accuracy lost, or loss gained (negative: it got better)."""
+        fell = self.before - self.after
+        return fell if HIGHER_IS_BETTER[self.skill] else -fell
 
     @property
     def forgotten(self) -> bool:
-        return self.drop >= FORGOT
+        """An accuracy that fell by at least FORGOT (the other measures have no such threshold)."""
+        return self.skill in ACCURACIES and self.drop >= FORGOT
+
+
+def skill_drops(history: History, skills: Sequence[str] = SKILLS) -> tuple[SkillDrop, ...]:
+    """First vs last measurement of each skill in a history [(step, skills)], where both are finite."""
+    if not history:
+        return ()
+    first, last = history[0][1], history[-1][1]
+    return tuple(SkillDrop(s, float(first[s]), float(last[s])) for s in skills
+                 if math.isfinite(first[s]) and math.isfinite(last[s]))
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
 
 
 @dataclass(frozen=True)
@@ -58,10 +84,24 @@ class RunVerdict:
     task_after: float
     drops: tuple[SkillDrop, ...]  # the old skills this model has data for
     val_loss_change: float  # after - before, nats (positive: worse on the original corpus)
+    diverged: bool = False  # a weight or the loss became NaN or infinite
 
     @property
     def learned(self) -> bool:
-        return self.task_after >= LEARNED  # False for NaN (no task probe fits this model)
+        """The new-task accuracy at the end reached LEARNED, and the weights are still numbers."""
+        return self.task_after >= LEARNED and not self.diverged  # False for NaN (no task probe fits)
+
+    @property
+    def unstable(self) -> bool:
+        """The loss on the original corpus rose by at least UNSTABLE_LOSS_RISE nats."""
+        return self.val_loss_change >= UNSTABLE_LOSS_RISE  # False for NaN
+
+    @property
+    def advice(self) -> Advice | None:
+        """What to change for this run to learn the task; None when it learned."""
+        if self.diverged or (not self.learned and self.unstable):
+            return "smaller_lr"
+        return None if self.learned else "more_steps_or_larger_lr"
 
     @property
     def forgotten(self) -> tuple[SkillDrop, ...]:
@@ -69,8 +109,8 @@ class RunVerdict:
 
     @property
     def mean_drop(self) -> float:
-        """Mean accuracy lost over the old skills (NaN when none could be measured)."""
-        return sum(d.drop for d in self.drops) / len(self.drops) if self.drops else math.nan
+        """Mean accuracy lost over this run's old skills (NaN when none could be measured)."""
+        return _mean([d.drop for d in self.drops])
 
     def drop_of(self, skill: str) -> SkillDrop | None:
         return next((d for d in self.drops if d.skill == skill), None)
@@ -107,11 +147,21 @@ class ForgettingComparison:
     skills: tuple[SkillComparison, ...]  # the old skills both runs have data for
 
     @property
+    def lora_mean_drop(self) -> float:
+        """LoRA's mean accuracy lost over the old skills both runs measured (NaN: none)."""
+        return _mean([s.lora.drop for s in self.skills])
+
+    @property
+    def full_mean_drop(self) -> float:
+        """Full fine-tuning's mean accuracy lost over the old skills both runs measured (NaN: none)."""
+        return _mean([s.full.drop for s in self.skills])
+
+    @property
     def more(self) -> More:
-        """Which run forgot more overall: the larger mean drop over the old skills."""
-        lora = sum(s.lora.drop for s in self.skills) / len(self.skills) if self.skills else 0.0
-        full = sum(s.full.drop for s in self.skills) / len(self.skills) if self.skills else 0.0
-        return _which(lora, full)
+        """Which run forgot more overall: the larger paired mean drop ("same" when nothing is shared)."""
+        if not self.skills:
+            return "same"
+        return _which(self.lora_mean_drop, self.full_mean_drop)
 
     @property
     def agrees_with_paper(self) -> bool:
@@ -125,6 +175,7 @@ class ForgettingReport:
 
     runs: tuple[RunVerdict, ...]
     comparison: ForgettingComparison | None
+    diverged: tuple[str, ...] = ()  # every run whose weights or loss became NaN or infinite, measured or not
 
     def run(self, label: str) -> RunVerdict | None:
         return next((r for r in self.runs if r.label == label), None)
@@ -134,15 +185,14 @@ class ForgettingReport:
         return next((r for r in self.runs if r.method == "lora"), None)
 
 
-def run_verdict(label: str, method: str, history: History) -> RunVerdict | None:
+def run_verdict(label: str, method: str, history: History, diverged: bool = False) -> RunVerdict | None:
     """The verdict on one run from its measured history [(step, skills)]; None before two measurements."""
     if len(history) < 2:
         return None
     first, last = history[0][1], history[-1][1]
-    drops = tuple(SkillDrop(s, float(first[s]), float(last[s])) for s in OLD_SKILLS
-                  if math.isfinite(first[s]) and math.isfinite(last[s]))
-    return RunVerdict(label, method, float(first["task_accuracy"]), float(last["task_accuracy"]), drops,
-                      float(last["val_loss"]) - float(first["val_loss"]))
+    return RunVerdict(label, method, float(first["task_accuracy"]), float(last["task_accuracy"]),
+                      skill_drops(history, OLD_SKILLS), float(last["val_loss"]) - float(first["val_loss"]),
+                      diverged)
 
 
 def compare(lora: RunVerdict, full: RunVerdict) -> ForgettingComparison:
@@ -154,11 +204,14 @@ def compare(lora: RunVerdict, full: RunVerdict) -> ForgettingComparison:
     return ForgettingComparison(lora, full, tuple(skills))
 
 
-def forgetting_report(runs: Mapping[str, tuple[str, History]]) -> ForgettingReport:
+def forgetting_report(runs: Mapping[str, tuple[str, History]], diverged: Collection[str] = ()
+                      ) -> ForgettingReport:
     """label -> (method, history) for each run -> the report (runs measured fewer than twice are left
-    out; the comparison takes the first LoRA run and the first full fine-tuning run)."""
+    out; the comparison takes the first LoRA run and the first full fine-tuning run). `diverged`
+    names the runs whose weights or loss became NaN or infinite."""
     verdicts = tuple(v for label, (method, history) in runs.items()
-                     if (v := run_verdict(label, method, history)) is not None)
+                     if (v := run_verdict(label, method, history, label in diverged)) is not None)
     lora = next((v for v in verdicts if v.method == "lora"), None)
     full = next((v for v in verdicts if v.method == "full"), None)
-    return ForgettingReport(verdicts, compare(lora, full) if lora and full else None)
+    return ForgettingReport(verdicts, compare(lora, full) if lora and full else None,
+                            tuple(label for label in runs if label in diverged))

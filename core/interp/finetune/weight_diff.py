@@ -13,7 +13,8 @@ For every adapted matrix the update is written out as a matrix shaped like the b
   ones, whatever it learned. Full fine-tuning has no such limit; its spectrum shows how low-rank a
   free update turns out to be. Effective rank (Roy & Vetterli, 2007) = exp(entropy of s / sum(s)):
   1 when one direction carries everything, min(d_out, d_in) when all are equal. energy rank 90% =
-  how many singular values hold 90% of sum(s^2).
+  how many singular values hold 90% of sum(s^2), so a rank-r update (a LoRA's) could hold 90% of it
+  exactly when that number is at most r (`MatrixDiff.held_by_rank`).
 - overlap: do LoRA and full fine-tuning move the same directions? With U_k the top-k left singular
   vectors (output directions) of each update, overlap = ||U_lora^T U_full||_F^2 / k lies in [0, 1]:
   1 = the same k-dimensional subspace, k / d_out = what two random subspaces would give (the
@@ -115,6 +116,12 @@ class MatrixDiff:
     energy_rank_90: int
     rank: int
     finite: bool = True  # False when delta W holds NaN or inf (training diverged): no spectrum
+
+    def held_by_rank(self, r: int) -> bool:
+        """Could a rank-r matrix hold 90% of this update's energy? The best rank-r approximation
+        keeps the r largest squared singular values (Eckart-Young), so exactly when energy_rank_90 <= r.
+        False for a diverged update."""
+        return self.finite and self.energy_rank_90 <= r
 
 
 def diff_report(base_lm, delta: dict[str, torch.Tensor]) -> list[MatrixDiff]:

@@ -6,7 +6,9 @@ while keeping its average push (zero can be far from anything the next layers ev
 measure is the next-token loss (cross-entropy, nats) on fresh text of each family of the world
 (stories, IOI sentences, facts, arithmetic, repeated words, repeated random token ids): the increase
 says which kind of text needs the neuron. Most single neurons matter little: the model spreads what
-it knows over many of them.
+it knows over many of them. A change works both ways: on some text the loss can *drop* without the
+neuron (it was pushing towards wrong answers there); a change of MATTERS nats or more either way
+counts, and the page says which way it went.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from core.world.tokenizer import piece_ids, vocabulary
 MODES = ("zero", "mean")
 FAMILY_WORDS = {"story": "stories", "ioi": "IOI sentences", "facts": "facts", "arithmetic": "arithmetic",
                 "repeat_words": "repeated words", "random_ids": "repeated random tokens"}
-MATTERS = 0.01  # nats: a loss increase at least this big on a family counts as "it needs the neuron"
+MATTERS = 0.01  # nats: a loss change at least this big on a family counts (a rise: "it needs the neuron")
 
 
 def ablation_hook(neuron: int, value: float):
@@ -86,13 +88,19 @@ class KnockOut:
         return self.ablated - self.clean
 
     @property
-    def most_hurt(self) -> str:
-        return self.families[int(np.argmax(self.delta))]
+    def largest(self) -> int:
+        """The family whose loss moved most, either way: argmax |delta|."""
+        return int(np.argmax(np.abs(self.delta)))
 
     @property
     def matters(self) -> tuple[str, ...]:
         """Families whose loss rises by at least MATTERS nats."""
         return tuple(f for f, d in zip(self.families, self.delta, strict=True) if d >= MATTERS)
+
+    @property
+    def helps(self) -> tuple[str, ...]:
+        """Families whose loss drops by at least MATTERS nats: the model does better without it."""
+        return tuple(f for f, d in zip(self.families, self.delta, strict=True) if d <= -MATTERS)
 
 
 def knock_out(lm, layer: int, neuron: int, texts: list[FamilyText], *, mode: str = "zero",

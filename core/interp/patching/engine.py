@@ -25,6 +25,11 @@ Shapes the hooks see in a suffix run of S = n_pos - s positions (R = batch x N r
     pattern, attn_scores                                [R, head, S, s + S]
 Grouped-query models repeat each key/value head to one per query head before the hooks, so k and v
 are patched per query head.
+
+`hooks` (the learner's active interventions: a steering vector, ablated heads) apply to every run
+the engine makes, the cached clean and corrupted runs, the prefixes and every patched run, before
+the patches: so every number is the model's *with* them. A suffix run starts at position s, so a
+position-aware write (core.models.backend.Write) is shifted by s there.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from transformers import DynamicCache
 from core.interp.patching.metric import Baseline, answer_directions, logit_diff
 from core.interp.patching.tasks import PatchingTask
 from core.models import HookedLM, act_name
+from core.models.backend import Write
 
 MAX_FLOATS = 1 << 25  # activations per forward pass (128 MB of float32): bigger batches are chunked
 FINAL = "ln_final.hook_normalized"
@@ -94,13 +100,14 @@ class PatchEngine:
     """Caches of the clean and corrupted runs of a task, and batched patched runs on top of them."""
 
     def __init__(self, lm: HookedLM, task: PatchingTask, *, names: Sequence[str] | None = None,
-                 max_floats: int = MAX_FLOATS):
+                 max_floats: int = MAX_FLOATS, hooks: Sequence = ()):
         self.lm, self.task, self.max_floats = lm, task, max_floats
         self.cfg = lm.cfg
+        self.base_hooks = list(hooks)  # the learner's interventions, under every run
         B = task.n_batch
         self.tokens = {"clean": task.clean, "corrupt": task.corrupt}
         names = list(names or default_names(lm))
-        with torch.no_grad():
+        with torch.no_grad(), lm.hooks(self.base_hooks):
             _, cache = lm.run_with_cache(torch.cat([task.clean, task.corrupt]), names=names)
         self.caches: dict[str, dict[str, torch.Tensor]] = {
             "clean": {n: t[:B] for n, t in cache.items()},
@@ -188,7 +195,7 @@ class PatchEngine:
         key = (target, start)
         if key not in self._prefixes:
             cache = DynamicCache(config=self.lm.model.config)
-            with torch.no_grad(), quiet(self.lm):
+            with torch.no_grad(), quiet(self.lm), self.lm.hooks(self.base_hooks):
                 self.lm.model(input_ids=self.tokens[target][:, :start], past_key_values=cache, use_cache=True)
             self._prefixes[key] = cache
         cache = copy.deepcopy(self._prefixes[key])
@@ -207,13 +214,25 @@ class PatchEngine:
 
         suffix = self.tokens[target][:, start:].repeat_interleave(n, 0)  # [batch * n, S]
         cache = self.prefix_cache(target, start, n)
-        with torch.set_grad_enabled(grad), self.lm.hooks([*hooks, (stop_hook, grab)]):
+        run_hooks = [*self.shifted_base(start), *hooks, (stop_hook, grab)]  # interventions, then patches
+        with torch.set_grad_enabled(grad), self.lm.hooks(run_hooks):
             try:
                 self.lm.model(input_ids=suffix, past_key_values=cache, use_cache=cache is not None)
             except _Stop:
                 pass
         self.n_forward += 1
         return grabbed["x"]
+
+    def shifted_base(self, start: int) -> list:
+        """The interventions for a run that starts at position `start` (its position 0 is `start`)."""
+        out = []
+        for name, fn in self.base_hooks:
+            if isinstance(fn, Write) and start and (fn.start_pos or fn.positions is not None):
+                positions = (None if fn.positions is None
+                             else tuple(p - start for p in fn.positions if p >= start))
+                fn = Write(fn.name, fn.value, fn.mode, max(0, fn.start_pos - start), positions, fn.head)
+            out.append((name, fn))
+        return out
 
     def metric_rows(self, normalized_last: torch.Tensor, n: int) -> torch.Tensor:
         """Logit difference of rows laid out prompt x n + copy: [n, batch]."""

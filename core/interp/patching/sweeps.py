@@ -30,7 +30,7 @@ import numpy as np
 from core.interp.patching.engine import Patch, PatchEngine, Site
 from core.interp.patching.metric import Baseline
 from core.models import act_name
-from core.models.hook_names import EMBEDDINGS, stream_hook, stream_layers
+from core.models.hook_names import short_label, stream_hook, stream_layers
 
 SWEEPS = ("stream", "attn_out", "mlp_out", "heads", "heads_by_pos", "head_parts")
 DIRECTIONS = {"denoise": ("clean", "corrupt"), "noise": ("corrupt", "clean")}  # -> (source, target)
@@ -67,7 +67,7 @@ class SweepResult:
 
 def _stream_rows(n_layers: int):
     rows = stream_layers(n_layers)
-    return [stream_hook(layer) for layer in rows], ["embed" if r == EMBEDDINGS else str(r) for r in rows], \
+    return [stream_hook(layer) for layer in rows], [short_label(r) for r in rows], \
         [(r, None) for r in rows]
 
 

@@ -6,6 +6,11 @@ Two questions, each answered from the numbers on screen, never assumed:
    for a number) reaches READABLE_AT (0.9). At that layer the control task tells whether the layer
    also carries *which word* it was (control above chance by MEMORISE_MARGIN (0.2)), so that a probe
    could pass by memorising; the held-out items say whether it needs to.
+   Is the control task as learnable as the real one there? When the selectivity (seen - control)
+   is under AS_LEARNABLE (0.1), a random label per word type is learned about as well as the real
+   labels: what the probe reads is which word it was.
+   How does the score change from the first layer probed to the last? A change under SCORE_MOVES
+   (0.05), either way, is no change.
 2. Does the model use the direction there? Removing a direction is judged against removing a
    random one of the same rank, on the behaviour's score (logit difference of right vs wrong):
    - the model **chooses with it** when removing it flips the model's choice on FLIP_MARGIN (0.2)
@@ -37,6 +42,8 @@ FLIP_MARGIN = 0.2  # flips this much more often than with a random direction: us
 EFFECT_SHARE = 0.25  # at least this share of the clean effect gone ...
 EFFECT_MARGIN = 0.15  # ... and this much more than with a random direction: used, not alone
 UNCHANGED = 0.05  # a change under this share of the clean effect (either way) is no change
+AS_LEARNABLE = 0.1  # selectivity (seen - control) under this: the control is about as learnable
+SCORE_MOVES = 0.05  # a held-out score change, first layer to last, under this (either way) is none
 
 
 @dataclass(frozen=True)
@@ -51,10 +58,19 @@ class Readability:
     control: float  # control score at `first` (or `best`)
     selectivity: float
     memorisable: bool  # the control is far above chance there: the layer carries word identity
+    seen: float = float("nan")  # seen-items score at `first` (or `best`): control + selectivity
 
     @property
     def found(self) -> bool:
         return self.first is not None
+
+    @property
+    def as_learnable(self) -> bool | None:
+        """The control task is about as learnable as the real one (selectivity under AS_LEARNABLE);
+        None when there is no control score."""
+        if np.isnan(self.selectivity):
+            return None
+        return bool(self.selectivity < AS_LEARNABLE)
 
 
 def readability(report: ProbeReport, threshold: float = READABLE_AT) -> Readability:
@@ -69,7 +85,34 @@ def readability(report: ProbeReport, threshold: float = READABLE_AT) -> Readabil
         threshold=threshold, first=first, best=best, score=float(scores[at]),
         before=float(scores[first - 1]) if first else None, control=control,
         selectivity=float(report.selectivity[at]),
-        memorisable=bool(report.target == "class" and control > report.chance + MEMORISE_MARGIN))
+        memorisable=bool(report.target == "class" and control > report.chance + MEMORISE_MARGIN),
+        seen=float(report.seen_score[at]))
+
+
+Trend = Literal["falls", "holds", "rises", "unmeasured"]
+
+
+@dataclass(frozen=True)
+class ScoreTrend:
+    """The held-out score at the first and the last layer probed (indices into report.layers)."""
+
+    first: int
+    last: int
+    start: float
+    end: float
+
+    @property
+    def trend(self) -> Trend:
+        change = self.end - self.start
+        if np.isnan(change):
+            return "unmeasured"
+        return "falls" if change <= -SCORE_MOVES else "rises" if change >= SCORE_MOVES else "holds"
+
+
+def score_trend(report: ProbeReport) -> ScoreTrend:
+    """How the held-out score moves from the first layer probed to the last."""
+    scores = np.asarray(report.test_score, dtype=float)
+    return ScoreTrend(0, len(scores) - 1, float(scores[0]), float(scores[-1]))
 
 
 def detail_index(report: ProbeReport, threshold: float = READABLE_AT) -> int:

@@ -59,7 +59,8 @@ def stream_anatomy(lm, tokens: torch.Tensor, *, skip_first: bool = True, hooks: 
         if cfg.has_resid_mid:
             names.append(act_name("resid_mid", L))
     with lm.hooks(list(hooks)), torch.no_grad():
-        _, cache = lm.run_with_cache(tokens, names=list(dict.fromkeys(names)))
+        # no logits wanted: a remote model then sends back only these activations
+        _, cache = lm.run_with_cache(tokens, names=list(dict.fromkeys(names)), stop_at_layer=cfg.n_layers)
     start = 1 if skip_first and tokens.shape[1] > 1 else 0
     get = lambda name: cache[name][0, start:].double()  # noqa: E731  [pos, d_model]
     final = get(stream_hook(cfg.n_layers - 1))

@@ -83,10 +83,14 @@ class TrainPoint:
 
 
 class TunedLens:
-    """One affine translator per stream point (scikit-learn style: settings here, fit() learns A_, b_)."""
+    """One affine translator per stream point (scikit-learn style: settings here, fit() learns A_, b_).
+
+    bf16: True / False to run the translators and the readout in bfloat16 autocast or not; None (the
+    default) uses bfloat16 where it measured faster on this CPU (core.models.dtype.autocast_bf16).
+    fit() records the resolved choice as bf16_."""
 
     def __init__(self, steps: int = 250, lr: float = 2e-3, batch_tokens: int = 256,
-                 init: str = "least_squares", seed: int = 0, bf16: bool | None = False):
+                 init: str = "least_squares", seed: int = 0, bf16: bool | None = None):
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, not {init!r}")
         if steps < 0 or batch_tokens < 1 or not lr > 0:
@@ -132,7 +136,7 @@ class TunedLens:
         b = b0.clone().requires_grad_(True)
         opt = torch.optim.Adam([A, b], lr=self.lr)
         gen = torch.Generator().manual_seed(self.seed)
-        use_bf16 = autocast_bf16(self.bf16)
+        use_bf16 = self.bf16_ = autocast_bf16(self.bf16)
         every = max(1, self.steps // 50)
         try:
             for step in range(1, self.steps + 1):

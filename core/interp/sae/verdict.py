@@ -17,7 +17,11 @@ text (a model whose vocabulary splits its words into pieces) is *absent*: nothin
 about it.
 
 The sweep trains SAEs of different sparsity; its verdict says whether sparser SAEs found more, fewer
-or about as many attributes, from a rank correlation between L0 and the number found.
+or about as many attributes, from a rank correlation between L0 and the number found. Why is a
+hypothesis, checked where it leaves a trace: *feature splitting* (allowed few active features per
+token, an SAE gives frequent words features of their own) leaves narrow best features on the lists
+the sparsest SAE misses; a dense SAE that spreads a list over weak features leaves broad best
+features (precision under POOR_PRECISION) on the lists the densest SAE misses. The verdict counts both.
 """
 
 from __future__ import annotations
@@ -92,7 +96,24 @@ class Findings:
         """Hardest lists whose best feature is narrow: it catches under NARROW_RECALL of the list's
         tokens, and most of what it fires on is the list (precision >= POOR_PRECISION): the SAE
         spends its features on single words or small groups of the list."""
-        return tuple(m for m in self.hardest if m.recall < NARROW_RECALL and m.precision >= POOR_PRECISION)
+        return tuple(m for m in self.hardest if is_narrow(m))
+
+    @property
+    def missed_narrow(self) -> tuple[GroundTruthMatch, ...]:
+        """Present lists it did not find whose best feature is narrow (what feature splitting predicts)."""
+        return tuple(m for m in self.near_misses + self.missed if is_narrow(m))
+
+    @property
+    def missed_broad(self) -> tuple[GroundTruthMatch, ...]:
+        """Present lists it did not find whose best feature fires mostly on other tokens
+        (precision under POOR_PRECISION)."""
+        return tuple(m for m in self.near_misses + self.missed if m.precision < POOR_PRECISION)
+
+
+def is_narrow(m: GroundTruthMatch) -> bool:
+    """The best feature catches under NARROW_RECALL of the list's tokens, and at least POOR_PRECISION of
+    what it fires on is the list."""
+    return m.recall < NARROW_RECALL and m.precision >= POOR_PRECISION
 
 
 def findings(matches: Sequence[GroundTruthMatch]) -> Findings:
@@ -122,22 +143,31 @@ class SweepVerdict:
     sparsest: tuple[float, int]  # (L0, found) of the sparsest SAE
     densest: tuple[float, int]  # (L0, found) of the densest SAE
     densest_imprecise: int = 0  # of the densest SAE's found attributes, those under POOR_PRECISION
+    sparsest_missed: int = 0  # present lists the sparsest SAE did not find ...
+    sparsest_narrow: int = 0  # ... and of those, the ones whose best feature is narrow
+    densest_missed: int = 0  # present lists the densest SAE did not find ...
+    densest_broad: int = 0  # ... and of those, the ones whose best feature is under POOR_PRECISION
 
 
-def sweep_verdict(l0: Sequence[float], found: Sequence[int], imprecise: Sequence[int] | None = None
-                  ) -> SweepVerdict:
+def sweep_verdict(l0: Sequence[float], found: Sequence[int], imprecise: Sequence[int] | None = None, *,
+                  missed: Sequence[int] | None = None, narrow: Sequence[int] | None = None,
+                  broad: Sequence[int] | None = None) -> SweepVerdict:
     """Does sparsity (low L0) go with finding more or fewer attributes? A trend needs at least
     MIN_SWEEP_POINTS SAEs, |rho| >= TREND_RHO and a difference of at least one attribute.
-    imprecise: per SAE, how many of its found attributes have a poor-precision feature."""
-    imprecise = list(imprecise) if imprecise is not None else [0] * len(found)
-    triples = sorted(zip(l0, found, imprecise, strict=True))
-    if not triples:
+    Per SAE (all optional, 0 when not given): imprecise, how many of its found attributes have a
+    poor-precision feature; missed, how many present lists it did not find; narrow and broad, how many
+    of those have a narrow or a broad (Findings.missed_narrow, missed_broad) best feature."""
+    extra = [[0] * len(found) if v is None else list(v) for v in (imprecise, missed, narrow, broad)]
+    rows = sorted(zip(l0, found, *extra, strict=True))
+    if not rows:
         raise ValueError("A sweep verdict needs at least one SAE.")
-    pairs = [(x, f) for x, f, _ in triples]
+    pairs = [(x, f) for x, f, *_ in rows]
     counts = [f for _, f in pairs]
     span = (min(counts), max(counts))
-    ends = dict(sparsest=(float(pairs[0][0]), int(pairs[0][1])),
-                densest=(float(pairs[-1][0]), int(pairs[-1][1])), densest_imprecise=int(triples[-1][2]))
+    first, last = rows[0], rows[-1]
+    ends = dict(sparsest=(float(first[0]), int(first[1])), densest=(float(last[0]), int(last[1])),
+                densest_imprecise=int(last[2]), sparsest_missed=int(first[3]), sparsest_narrow=int(first[4]),
+                densest_missed=int(last[3]), densest_broad=int(last[5]))
     if len(pairs) < MIN_SWEEP_POINTS:
         return SweepVerdict("too few SAEs", float("nan"), span, **ends)
     if span[0] == span[1]:

@@ -28,7 +28,9 @@ import torch
 
 from core.interp.steering.targets import ConceptTargets
 from core.interp.steering.vectors import SteeringVector, contrast_vectors, random_like, steer
-from core.models.generation import BatchGeneration, SamplingSettings, generate_batch
+from core.models import HookedLM
+from core.models.backend import lens_logits
+from core.models.generation import BatchGeneration, SamplingSettings
 from core.models.hook_names import stream_layers
 
 CONTROLS = ("steering vector", "opposite sign", "random, same norm")
@@ -70,13 +72,19 @@ def next_token_effect(lm, sv: SteeringVector, targets: ConceptTargets, coefficie
     last = (lengths - 1).repeat(n_coef)  # [n_coef * n_prompt]
     row_coef = coefs.repeat_interleave(n_prompt)  # [n_coef * n_prompt]
     starts = torch.clamp(last, max=start_pos)
-    with steer(lm, sv, row_coef, starts), torch.no_grad():
-        logits = lm(rows, logits_to_keep=last[:, None])[:, 0].float()  # [rows, d_vocab]
-    probs = torch.softmax(logits, dim=-1)
     plus, minus = list(targets.plus_ids), list(targets.minus_ids)
-    p_plus = probs[:, plus].sum(-1).view(n_coef, n_prompt).mean(1)
-    p_minus = probs[:, minus].sum(-1).view(n_coef, n_prompt).mean(1)
-    diff = (logits[:, plus].mean(-1) - logits[:, minus].mean(-1)).view(n_coef, n_prompt).mean(1)
+    with steer(lm, sv, row_coef, starts), torch.no_grad():
+        if isinstance(lm, HookedLM):  # the logits here: only the measured position's are computed
+            logits = lm(rows, logits_to_keep=last[:, None])[:, 0].float()  # [rows, d_vocab]
+            probs = torch.softmax(logits, dim=-1)[:, plus + minus]  # [rows, n_words]
+            logits = logits[:, plus + minus]
+        else:  # elsewhere: only the + and - words' logits (and log probabilities) come back
+            lens = lens_logits(lm, rows, [lm.cfg.n_layers - 1], last, token_ids=plus + minus)
+            logits, probs = lens.logits[0].float(), lens.log_probs[0].float().exp()  # [rows, n_words]
+    k = len(plus)
+    p_plus = probs[:, :k].sum(-1).view(n_coef, n_prompt).mean(1)
+    p_minus = probs[:, k:].sum(-1).view(n_coef, n_prompt).mean(1)
+    diff = (logits[:, :k].mean(-1) - logits[:, k:].mean(-1)).view(n_coef, n_prompt).mean(1)
     return p_plus.numpy(), p_minus.numpy(), diff.numpy()
 
 
@@ -86,7 +94,7 @@ def steered_samples(lm, sv: SteeringVector, tokens: torch.Tensor, coefficients: 
     same random numbers for every row): .tokens is [n_coef, pos + n_new]."""
     coefs = torch.tensor(list(coefficients), dtype=torch.float32)  # [n_coef]
     with steer(lm, sv, coefs, start_pos):
-        return generate_batch(lm, torch.as_tensor(tokens)[:1].repeat(len(coefs), 1), settings)
+        return lm.generate_batch(torch.as_tensor(tokens)[:1].repeat(len(coefs), 1), settings)
 
 
 def batch_perplexity(lm, rows: torch.Tensor, n_prompt: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from core.interp.steering.vectors import SteeringVector, steer
-from core.models.generation import SamplingSettings, generate_batch
+from core.models.generation import SamplingSettings
 
 N_SAMPLES = 4  # seeds over which the fluency cost is measured
 
@@ -73,8 +73,8 @@ def compare_texts(lm, sv: SteeringVector, tokens: torch.Tensor, coefficient: flo
     prompt = torch.as_tensor(tokens)[:1]  # [1, pos]
     coefs = torch.tensor([c for _ in seeds for c in (0.0, float(coefficient))])  # [2 * n_seeds]
     with steer(lm, sv, coefs, start_pos):
-        out = generate_batch(lm, prompt.repeat(len(coefs), 1), settings,
-                             seeds=[s for s in seeds for _ in (0, 1)])
+        out = lm.generate_batch(prompt.repeat(len(coefs), 1), settings,
+                                seeds=[s for s in seeds for _ in (0, 1)])
     ppl = _perplexities(lm, out.tokens, out.lengths, out.n_prompt)  # unsteered: outside steer()
     rows = [tuple(out.row(i).tolist()) for i in range(len(coefs))]
     return TextComparison(float(coefficient), tuple(seeds), tuple(rows[0::2]), tuple(rows[1::2]),

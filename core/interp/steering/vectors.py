@@ -25,7 +25,9 @@ vector is read and added at `blocks.{L}.hook_resid_post`, which is exactly what 
 only from position p on (during generation with the KV cache, `hook.pos_offset` says which absolute
 position each step is). Coefficient 0 returns the activations untouched, so it changes nothing,
 exactly. The hook lives only inside `with lm.hooks(...)`, in this thread: other sessions using the
-same cached model never see it.
+same cached model never see it. The push is an activation write as data (core.models.backend.Write:
+"add this at that hook point from position p on"), so the same code steers a model on this machine
+and one on NDIF, where the vector travels with the request and is added on the server.
 
 How we know it worked (core.interp.steering.effect, .verdict): the probability the model gives to
 the concept's words (positive vs negative) where such a word comes next, their logit difference, and
@@ -45,9 +47,10 @@ import numpy as np
 import torch
 
 from core.interp.steering.targets import common_prefix
+from core.models.backend import Write
 from core.models.dispatch import HookFn, HookPoint
-from core.models.generation import Generation, SamplingSettings, generate
-from core.models.hook_names import stream_hook
+from core.models.generation import Generation, SamplingSettings
+from core.models.hook_names import layer_of, stream_hook
 
 DIRECTION_SCALE = 0.1  # a found direction is rescaled to this fraction of the stream's typical norm
 POSITION_MODES = ("diff", "last")  # how one text is summarised: from the first differing token on, or last
@@ -74,6 +77,13 @@ class SteeringVector:
 
 
 # -- building vectors ---------------------------------------------------------------------------------
+def _stop_after(names: Sequence[str]) -> int | None:
+    """The block before which a pass reading only `names` may stop (no logits are computed, and a
+    remote model sends back only these activations); None if one of them is after the last block."""
+    layers = [layer_of(n) for n in names]
+    return None if any(x is None for x in layers) else max(layers) + 1
+
+
 def _short(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -124,7 +134,7 @@ def contrast_vectors(lm, pairs: Sequence[tuple[str, str]], layers: Sequence[int]
     else:
         starts = lengths - 1
     names = [stream_hook(layer) for layer in layers]
-    _, cache = lm.run_with_cache(tokens, names=names)
+    _, cache = lm.run_with_cache(tokens, names=names, stop_at_layer=_stop_after(names))
     out = {}
     for layer, name in zip(layers, names, strict=True):
         summary = _summaries(cache[name].float(), lengths, starts)  # [2 * n_pairs, d_model]
@@ -150,7 +160,7 @@ def act_add(lm, plus: str, minus: str, layer: int, *, position: str = "diff") ->
 def typical_norm(lm, hook_name: str, texts: Sequence[str]) -> float:
     """Mean norm of the activation at hook_name over the tokens of texts (BOS and padding left out)."""
     tokens, lengths = lm.tokenize_batch(texts)  # [batch, pos]
-    _, cache = lm.run_with_cache(tokens, names=[hook_name])
+    _, cache = lm.run_with_cache(tokens, names=[hook_name], stop_at_layer=_stop_after([hook_name]))
     norms = cache[hook_name].float().norm(dim=-1)  # [batch, pos]
     pos = torch.arange(tokens.shape[1])
     mask = (pos[None] >= 1) & (pos[None] < lengths[:, None])  # [batch, pos]
@@ -209,11 +219,32 @@ def steering_hook(vector: torch.Tensor, coefficient: float | torch.Tensor,
     return hook
 
 
+def steering_writes(sv: SteeringVector, coefficient: float | torch.Tensor,
+                    start_pos: int | torch.Tensor = 0) -> list[Write]:
+    """The push as activation writes: coefficient * vector added at sv.hook_name from start_pos on.
+
+    coefficient and start_pos are numbers, or tensors [batch] (one per row). A coefficient of
+    exactly 0 gives no write at all. Per-row coefficients make a value [batch, 1, d_model]; per-row
+    start positions make one write per distinct start, in which the other rows add 0."""
+    per_row = isinstance(coefficient, torch.Tensor)
+    if not per_row and coefficient == 0:
+        return []
+    c = coefficient.float()[:, None, None] if per_row else float(coefficient)  # [batch, 1, 1] or float
+    push = c * sv.vector.float()  # [batch, 1, d_model] or [d_model]
+    starts = torch.as_tensor(start_pos).reshape(-1)  # [1] or [batch]
+    if starts.numel() == 1:
+        return [Write(sv.hook_name, push, start_pos=int(starts[0]))]
+    rows = push if per_row else push.expand(len(starts), 1, -1)  # [batch, 1, d_model]
+    return [Write(sv.hook_name, rows * (starts == s).to(rows.dtype)[:, None, None], start_pos=int(s))
+            for s in torch.unique(starts)]
+
+
 @contextmanager
 def steer(lm, sv: SteeringVector, coefficient: float | torch.Tensor,
           start_pos: int | torch.Tensor = 0) -> Iterator[None]:
-    """Forward passes and generation inside this block are steered (this thread only)."""
-    with lm.hooks([(sv.hook_name, steering_hook(sv.vector, coefficient, start_pos))]):
+    """Forward passes and generation inside this block are steered (this thread only), on a local
+    or a remote model (steering_writes)."""
+    with lm.hooks(steering_writes(sv, coefficient, start_pos)):
         yield
 
 
@@ -223,7 +254,7 @@ def generate_steered(lm, tokens: torch.Tensor, sv: SteeringVector, coefficient: 
     """Continue tokens [1, pos] with the KV cache while steering (core.models.generation.generate).
     With the same settings, coefficient 0 writes exactly the unsteered text."""
     with steer(lm, sv, coefficient, start_pos):
-        return generate(lm, tokens, settings)
+        return lm.generate(tokens, settings=settings)
 
 
 def perplexity(lm, tokens: torch.Tensor, n_prompt: int) -> float:

@@ -22,7 +22,8 @@ STANDOUT_Z standard deviations above the baseline's mean.
 How it is computed fast: ||A B||_F^2 = <A^T A, B B^T>, and every Gram matrix has a cheap factored
 form (A^T A = W_O^T (W_V^T W_V) W_O, ...). So each head's two d_model x d_model Gram matrices are
 built once and every pair of heads costs one inner product, instead of a d_model x d_head x d_head
-product per pair; `naive_composition` does it the slow, obvious way, and a test checks they agree.
+product per pair. A test computes every score the slow, obvious way, from the Hugging Face modules'
+raw weights of each family, and checks they agree.
 Raw weights are used: the layer norms' scales are not folded into W_Q, W_K, W_V.
 """
 
@@ -158,18 +159,6 @@ def composition_scores(w: HeadWeights, dtype: torch.dtype | None = None) -> Comp
         for m, mode in enumerate(MODES):
             out[mode][:l2, :, l2, :] = score[:, :, m, :]
     return Composition(out)
-
-
-def naive_composition(w: HeadWeights, mode: str, h1: tuple[int, int], h2: tuple[int, int]) -> float:
-    """One score by the definition, with explicit d_model x d_model matrices (float64)."""
-    (l1, i), (l2, j) = h1, h2
-    OV1 = w.W_V[l1][i].double() @ w.W_O[l1][i].double()
-    if mode == "V":
-        B = w.W_V[l2][j].double() @ w.W_O[l2][j].double()
-    else:
-        QK = w.W_Q[l2][j].double() @ w.W_K[l2][j].double().T
-        B = QK if mode == "Q" else QK.T
-    return float(torch.linalg.norm(OV1 @ B) / (torch.linalg.norm(OV1) * torch.linalg.norm(B)))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.interp.neurons.weights import valid_tokens
 from core.interp.residual.readout import final_norm, norm_eps
 
 KINDS = ("OV", "QK")
@@ -75,14 +76,6 @@ def reading_embeddings(lm, layer: int) -> torch.Tensor:
     return E * torch.rsqrt(E.pow(2).mean(-1, keepdim=True) + norm_eps(ln)) * ln.weight.detach().double()
 
 
-def _valid(lm) -> torch.Tensor:
-    n = min(lm.cfg.d_vocab, len(lm.tokenizer))
-    mask = torch.zeros(lm.cfg.d_vocab, dtype=torch.bool)
-    mask[:n] = True
-    mask[list(lm.tokenizer.all_special_ids)] = False
-    return mask
-
-
 def _top(scores: torch.Tensor, valid: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     s = scores.masked_fill(~valid, -torch.inf)
     v, i = s.topk(k)
@@ -99,7 +92,7 @@ def head_svd(lm, layer: int, head: int, kind: str = "OV", n_dirs: int = 4, k: in
     else:
         U, S, Vh = factored_svd(w.W_Q[head].detach(), w.W_K[head].detach().T)
     E = reading_embeddings(lm, layer)  # [d_vocab, d]
-    valid = _valid(lm)
+    valid = valid_tokens(lm)
     if kind == "OV":
         fn = final_norm(lm)
         out_side = (lm.W_U.detach().double() * fn.gamma.double()[:, None])  # [d, d_vocab]

@@ -1,5 +1,6 @@
 """Questions of the LoRA & forgetting page, graded on the forgetting verdicts of the runs the page
-trained (core.interp.finetune.verdict.ForgettingReport)."""
+trained (core.interp.finetune.verdict.ForgettingReport). "Which forgets more" is graded on the paired
+means the verdict compares (the old skills both runs measured) and prints those same numbers."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ def _grade_forgets_more(report: ForgettingReport, answer: str) -> Grade:
     c = report.comparison
     if c is None:
         return Grade(False, "no full fine-tuning run to compare LoRA with")
-    lora, full = c.lora.mean_drop, c.full.mean_drop
+    if not c.skills:
+        return Grade(False, "no old skill could be measured under both runs on this model",
+                     "the question does not apply")
+    lora, full = c.lora_mean_drop, c.full_mean_drop  # over the skills both measured: the numbers compared
     measured = (f"{ANSWERS[c.more].lower()}: old skills' accuracy fell by {lora:.2f} on average under "
                 f"{c.lora.label}, {full:.2f} under {c.full.label}")
     detail = (f"closer than {SAME_WITHIN:.2f} counts as about the same" if c.more == "same"

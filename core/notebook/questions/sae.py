@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from core.interp.sae.verdict import FOUND_AUROC
 from core.notebook.questions import Grade, Question, register, within
+from core.world.datasets import token_groups
 
 COUNT_TOLERANCE = 1  # a count within one of the measured number of attributes found counts as right
-N_ATTRIBUTES = 11  # the bundled world's word lists (core.world.datasets.token_groups)
+N_ATTRIBUTES = len(token_groups())  # the bundled world's word lists
 
 
 def _grade_found(report, answer: float) -> Grade:
