@@ -27,11 +27,18 @@ def main(argv: list[str]) -> int:
     saved = json.loads(out.read_text()) if out.is_file() else {}
     saved = saved if isinstance(saved, dict) else {}
     rows = []
+    failed = []
     for name in _modules(argv):
-        module = importlib.import_module(f"benchmarks.{name}")
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        results = module.run()
+        try:
+            module = importlib.import_module(f"benchmarks.{name}")
+            results = module.run()
+        except Exception as err:  # one broken benchmark (a missing package) must not lose the others
+            print(f"{name} failed: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+            failed.append(name)
+            continue
         saved[name] = [r.as_dict() for r in results]  # other modules' last results are kept
+        out.write_text(json.dumps(saved, indent=2))  # after every module: a long run keeps what it measured
         rows += results
     from benchmarks import machine_context
 
@@ -51,7 +58,9 @@ def main(argv: list[str]) -> int:
             print(f"{'':58}   note: {r.note}")
     out.write_text(json.dumps(saved, indent=2))
     print(f"\nwrote {out}", file=sys.stderr)
-    return 0
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -112,6 +112,21 @@ def lm_loss(model, tokens: torch.Tensor) -> torch.Tensor:
     return next_token_loss(logits, tokens)
 
 
+def train_step(model, opt, rows: torch.Tensor, step: int, cfg: TrainConfig) -> float:
+    """One optimiser step of the recipe on batch `step` of the corpus rows; returns its loss.
+    core.bundled.timeline replays the recipe through this same function."""
+    for group in opt.param_groups:
+        group["lr"] = learning_rate(step, cfg)
+    tokens = rows[step * cfg.batch: (step + 1) * cfg.batch]
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        loss = lm_loss(model, tokens)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    opt.step()
+    return loss.item()
+
+
 def train(cfg: TrainConfig, out: Path) -> dict:
     """Train, save into `out`, and return the summary written to train_log.json."""
     start = time.time()
@@ -133,16 +148,7 @@ def train(cfg: TrainConfig, out: Path) -> dict:
     log_path = out / "train_log.txt"
     bar = tqdm(range(cfg.steps), desc="training", unit="step")
     for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(step, cfg)
-        tokens = corpus.rows[step * cfg.batch: (step + 1) * cfg.batch]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = lm_loss(model, tokens)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        recent.append(loss.item())
+        recent.append(train_step(model, opt, corpus.rows, step, cfg))
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             mean = sum(recent) / len(recent)
             recent = []

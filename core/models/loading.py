@@ -32,6 +32,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from core.models import catalog, hooked_attention
 from core.models.adapters import FAMILY_NAMES, SUPPORTED, adapter_class
 from core.models.hooked_lm import HookedLM
+from core.models.norms import apply_saved_norms
 from core.models.params import count_params
 
 BUNDLED = "bundled"
@@ -252,6 +253,7 @@ def _load(source: ModelSource, max_params: int, dtype: torch.dtype) -> HookedLM:
         hint = f" {REBUILD_HINT}" if is_bundled else ""
         detail = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise ModelLoadError(f"Could not read the weights of {shown(spec)}: {detail}.{hint}") from err
+    apply_saved_norms(model)  # a lab-trained model without block norms (core.models.norms)
     model.requires_grad_(False)
     name = BUNDLED_NAME if is_bundled else spec
     return HookedLM(model, tokenizer, spec=spec, display_name=name, is_bundled=is_bundled)

@@ -15,6 +15,7 @@ import torch
 from core.models import BUNDLED, EmptyPromptError, HookedLM, ModelLoadError, Prompt, load_model
 from core.models.loading import canonical_spec, env_int
 from ui.common.page import escape_markdown, show_problem
+from ui.common.session_models import is_session_spec, session_model
 
 ACTIVE_KEY = "active_model_spec"  # the canonical spec that loaded successfully last
 PAGE_KEY = "current_page_url_path"  # set by the sidebar on every run
@@ -43,6 +44,19 @@ def load_cached(spec: str) -> HookedLM:
     return _bundled() if canonical == BUNDLED else _shared(canonical)
 
 
+def model_in_use(spec: str) -> HookedLM:
+    """The model a spec names for this session: one trained here (ui.common.session_models), or one
+    loaded once per server (load_cached). A trained model this session no longer holds raises
+    ModelLoadError like a folder that went away."""
+    if is_session_spec(spec):
+        lm = session_model(spec)
+        if lm is None:
+            raise ModelLoadError(f"The model {spec} trained in this session is no longer kept (a session "
+                                 "keeps its last few trained models).")
+        return lm
+    return load_cached(spec)
+
+
 def current_model() -> HookedLM:
     """The model chosen in the sidebar (the bundled one until another loads successfully), or the
     session's remote NDIF model on a page wired for it (ui.common.remote.WIRED)."""
@@ -53,7 +67,7 @@ def current_model() -> HookedLM:
         return remote
     spec = st.session_state.get(ACTIVE_KEY, BUNDLED)
     try:
-        return load_cached(spec)
+        return model_in_use(spec)
     except ModelLoadError as err:  # it loaded before, and now cannot (its folder went away)
         st.session_state[ACTIVE_KEY] = BUNDLED
         show_problem(f"{err} This page uses the bundled model instead.")

@@ -27,8 +27,9 @@ from core.models.catalog import (
     hub_reachable,
 )
 from core.models.loading import BUNDLED_NAME, MAX_SPEC_CHARS, is_hub_id, resolve_spec, shown
-from ui.common.models import ACTIVE_KEY, PAGE_KEY, load_cached
+from ui.common.models import ACTIVE_KEY, PAGE_KEY, load_cached, model_in_use
 from ui.common.remote import bind_session_log, remote_group
+from ui.common.session_models import is_session_spec, session_model, session_specs
 
 MODEL_KEY = "model"  # the picker widget, and the URL parameter holding the model in use
 LINK_READ_KEY = "model_link_read"  # set once the session's link has been read
@@ -78,6 +79,9 @@ def _legend(reachable: bool) -> str:
 
 
 def _name(spec: str) -> str:
+    if is_session_spec(spec):
+        lm = session_model(spec)
+        return lm.name if lm is not None else spec
     return BUNDLED_NAME if spec == BUNDLED else CURATED.get(spec, spec)
 
 
@@ -85,6 +89,8 @@ def _labeller(local: list[str], reachable: bool):
     def label(spec: str) -> str:
         if spec == BUNDLED or spec in CURATED or (is_hub_id(spec) and spec in local):
             return f"{_mark(spec, local, reachable)} {_name(spec)}"
+        if is_session_spec(spec) and session_model(spec) is not None:
+            return f"{HERE} {_name(spec)}"
         return spec  # a typed id or folder is shown as typed (so the picker round-trips it)
     return label
 
@@ -116,6 +122,13 @@ def _try_load(choice: str, local: list[str]) -> None:
     failed = st.session_state.get(FAILED_KEY)
     if failed and failed[0] == choice:
         return  # already failed; the message is shown below until the choice changes
+    if is_session_spec(choice):  # trained in this session: nothing to load, nothing a link could name
+        if session_model(choice) is None:
+            st.session_state[FAILED_KEY] = (choice, f"No model {shown(choice)} was trained in this session.")
+            return
+        st.session_state[ACTIVE_KEY] = choice
+        st.session_state.pop(FAILED_KEY, None)
+        return
     try:
         spec = resolve_spec(choice, any_folder=local_run()).spec
         where = ("from this machine" if spec == BUNDLED or spec in local or not is_hub_id(spec)
@@ -130,9 +143,10 @@ def _try_load(choice: str, local: list[str]) -> None:
 
 
 def _sync_url(active: str) -> None:
-    """The URL names the model in use by its id (no parameter for the bundled model)."""
+    """The URL names the model in use by its id (no parameter for the bundled model, nor for a model
+    trained in this session: no other session could open it)."""
     current = st.query_params.get(MODEL_KEY)
-    if active == BUNDLED:
+    if active == BUNDLED or is_session_spec(active):
         if current is not None:
             del st.query_params[MODEL_KEY]
     elif current != active:
@@ -155,8 +169,9 @@ def render_sidebar(url_path: str | None = None) -> None:
     active = st.session_state.get(ACTIVE_KEY, BUNDLED)
     st.session_state.setdefault(MODEL_KEY, active)
     held = st.session_state.get(MODEL_KEY)
-    typed = [s for s in (held, active) if isinstance(s, str) and 0 < len(s) <= MAX_SPEC_CHARS]
-    options = list(dict.fromkeys([BUNDLED, *typed, *local, *CURATED]))
+    typed = [s for s in (held, active) if isinstance(s, str) and 0 < len(s) <= MAX_SPEC_CHARS
+             and not (is_session_spec(s) and session_model(s) is None)]
+    options = list(dict.fromkeys([BUNDLED, *session_specs(), *typed, *local, *CURATED]))
     with st.sidebar:
         choice = st.selectbox(
             "Model", options, key=MODEL_KEY, accept_new_options=True, on_change=_picked,
@@ -171,7 +186,7 @@ def render_sidebar(url_path: str | None = None) -> None:
         if shown_failure:
             st.error(failed[1], icon=":material/error:")
         try:
-            lm = load_cached(st.session_state.get(ACTIVE_KEY, BUNDLED))
+            lm = model_in_use(st.session_state.get(ACTIVE_KEY, BUNDLED))
         except ModelLoadError as err:  # the model in use can no longer be read: back to the bundled one
             st.session_state[ACTIVE_KEY] = BUNDLED
             st.error(str(err), icon=":material/error:")

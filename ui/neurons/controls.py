@@ -50,9 +50,10 @@ def choose(lm) -> Choice | None:
         show_problem(f"Layer {st.session_state.get('nrn_layer')} does not exist: this model has {n_layers} "
                      f"layers, numbered 0 to {n_layers - 1}.")
         return None
-    if "nrn_neuron" not in st.session_state and "nrn_neuron" not in st.query_params:
-        st.session_state["nrn_neuron"] = best_explained(lm, layer) if lm.is_bundled else 0
-    neuron = c2.number_input("Neuron", step=1, key="nrn_neuron", bind="query-params",
+    # The default is the layer's best-explained neuron, so a link holds the neuron unless it is that one
+    # (Streamlit leaves a widget's default out of the URL): neuron 0 is kept like any other.
+    first = best_explained(lm, layer) if lm.is_bundled else 0
+    neuron = c2.number_input("Neuron", value=first, step=1, key="nrn_neuron", bind="query-params",
                              help=f"Each layer's MLP has {d_mlp:,} neurons (0 to {d_mlp - 1}).")
     neuron = _whole(neuron)
     if neuron is None or not 0 <= neuron < d_mlp:

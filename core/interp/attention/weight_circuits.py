@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 from core.models import act_name
+from core.models.norms import normalization_of
 
 FULL_TABLE_MAX_VOCAB = 5000  # above this, the explicit [d_vocab, d_vocab] table is not built
 CONTEXT_MAX_VOCAB = 5000  # up to this, "in_context" is the default way to read tokens
@@ -63,6 +64,8 @@ def _norm_eps(module) -> float:
 
 def _normalize(x: torch.Tensor, normalization: str, eps: float) -> torch.Tensor:
     """The norm without its learned parameters, row by row: [n, d_model] -> [n, d_model]."""
+    if normalization == "none":  # a switched-off block norm (core.models.norms)
+        return x
     if normalization == "rmsnorm":
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
     centred = x - x.mean(-1, keepdim=True)
@@ -110,7 +113,7 @@ def effective_embed(lm, layer: int, ids: torch.Tensor, mode: str, dtype=torch.fl
 def _effective(lm, layer: int, rows: torch.Tensor, dtype) -> torch.Tensor:
     ln1 = lm.adapter.block_modules(layer).ln1
     gamma = ln1.weight.detach().to(dtype)  # [d_model]
-    return _normalize(rows.to(dtype), lm.cfg.normalization, _norm_eps(ln1)) * gamma
+    return _normalize(rows.to(dtype), normalization_of(ln1, lm.cfg.normalization), _norm_eps(ln1)) * gamma
 
 
 def effective_unembed(lm, ids: torch.Tensor, dtype=torch.float64) -> torch.Tensor:
@@ -145,7 +148,8 @@ def copying_scores(lm, mode: str | None = None) -> np.ndarray:
         ln1 = lm.adapter.block_modules(layer).ln1
         if K is None or rows is not last[0] or _norm_eps(ln1) != last[1]:  # "direct": reuse U N
             last = (rows, _norm_eps(ln1))
-            K = U @ _normalize(rows.to(dtype), lm.cfg.normalization, last[1])  # [d_model, d_model]
+            kind = normalization_of(ln1, lm.cfg.normalization)
+            K = U @ _normalize(rows.to(dtype), kind, last[1])  # [d_model, d_model]
         gamma = ln1.weight.detach().to(dtype)  # [d_model]: U E = (U N) diag(gamma)
         W_V, W_O = _head_weights(lm, layer, dtype)
         BA = torch.einsum("hom,mn,n,hnv->hov", W_O, K, gamma, W_V)  # [head, d_head, d_head]

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from core.interp.residual.readout import final_norm, norm_eps
+from core.models.norms import normalization_of
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,10 @@ def normed_embeddings(lm, layer: int) -> torch.Tensor:
     """Every token's embedding through layer's MLP norm (learned scale and bias kept): [d_vocab, d_model]."""
     norm = mlp_modules(lm, layer)["norm"]
     E = lm.W_E.detach().float()
-    if lm.cfg.normalization == "rmsnorm":
+    kind = normalization_of(norm, lm.cfg.normalization)
+    if kind == "none":  # a switched-off block norm (core.models.norms)
+        x = E
+    elif kind == "rmsnorm":
         x = E * torch.rsqrt(E.pow(2).mean(-1, keepdim=True) + norm_eps(norm))
     else:
         c = E - E.mean(-1, keepdim=True)

@@ -30,6 +30,7 @@ import torch
 
 from core.interp.neurons.weights import valid_tokens
 from core.interp.residual.readout import final_norm, norm_eps
+from core.models.norms import normalization_of
 
 KINDS = ("OV", "QK")
 ONE_JOB_SHARE = 0.5  # a first direction holding at least this share of the circuit: one job dominates
@@ -71,7 +72,10 @@ def reading_embeddings(lm, layer: int) -> torch.Tensor:
     """Every token's embedding through layer's attention norm (scale kept, bias dropped): [d_vocab, d]."""
     ln = lm.adapter.block_modules(layer).ln1
     E = lm.W_E.detach().double()
-    if lm.cfg.normalization != "rmsnorm":
+    kind = normalization_of(ln, lm.cfg.normalization)
+    if kind == "none":  # a switched-off block norm (core.models.norms): the layer reads E as it is
+        return E * ln.weight.detach().double()
+    if kind != "rmsnorm":
         E = E - E.mean(-1, keepdim=True)
     return E * torch.rsqrt(E.pow(2).mean(-1, keepdim=True) + norm_eps(ln)) * ln.weight.detach().double()
 
