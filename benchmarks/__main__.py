@@ -1,4 +1,6 @@
-"""python -m benchmarks [name ...]: run bench_*.py modules, print a table, update results.json."""
+"""python -m benchmarks [name ...]: run bench_*.py modules, print a table, update results.json.
+
+python -m benchmarks --table prints results.json as the markdown table in the README, running nothing."""
 
 from __future__ import annotations
 
@@ -22,8 +24,32 @@ def _modules(selected: list[str]) -> list[str]:
     return names
 
 
+def _cell(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}g}"
+
+
+def markdown_table(saved: dict) -> str:
+    """One row per saved result: ours, the peer's figure, the ratio and its spread, the load."""
+    lines = ["| benchmark | ours | peer | ratio (spread) | threads | load | goal |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for rows in saved.values():
+        for r in rows:
+            peer = f"{r['peer']}: {_cell(r.get('peer_value'))}" if r.get("peer_value") is not None else "-"
+            spread = r.get("ratio_spread")
+            ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.2f}x"
+            if spread:
+                ratio += f" ({spread[0]:.2f}-{spread[1]:.2f})"
+            load = r.get("context", {}).get("load_1min")
+            lines.append(f"| {r['name']} | {_cell(r['value'])} {r['unit']} | {peer} | {ratio} | "
+                         f"{r.get('threads') or '-'} | {load} | {r.get('goal') or ''} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     out = HERE / "results.json"
+    if argv == ["--table"]:
+        print(markdown_table(json.loads(out.read_text())))
+        return 0
     saved = json.loads(out.read_text()) if out.is_file() else {}
     saved = saved if isinstance(saved, dict) else {}
     rows = []

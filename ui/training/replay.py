@@ -13,9 +13,10 @@ from core.bundled.timeline import TIMELINE_PATH
 from core.interp.training.log import TrainingLog
 from ui.common.page import show_problem
 from ui.training.live import log_view
+from ui.training.views import replay_end_words
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=2)  # one file; a second entry only when it is rewritten
 def _load(path: str, mtime: float) -> dict:
     return TrainingLog.load(path).to_dict()
 
@@ -36,13 +37,13 @@ def replay_view() -> None:
         return
     meta = log.meta
     recipe = meta.get("recipe", {})
-    same = meta.get("max_abs_diff_to_committed_checkpoint")
     st.markdown(
         f"The bundled model ({meta.get('n_layers')} layers x {meta.get('n_heads')} heads, d_model "
         f"{meta.get('d_model')}) was trained for {recipe.get('steps', 0):,} steps of {recipe.get('batch')} "
-        f"rows of {recipe.get('n_ctx')} tokens from the world's corpus. It was retrained here with the same "
-        f"recipe and seed and measured every {meta.get('log_every')} steps"
-        + (f"; the retrained weights differ from the committed checkpoint by at most {same:.1e}."
-           if same is not None else ".")
-        + " Test loss is on corpus rows it never trained on.")
+        f"rows of {recipe.get('n_ctx')} tokens from the world's corpus. It was retrained with the same "
+        f"recipe and seed and measured every {meta.get('log_every')} steps. Test loss is on corpus rows it "
+        "never trained on.")
+    end = replay_end_words(meta, log.checkpoints[-1].scores if log.checkpoints else None)
+    if end:
+        st.caption(end)
     log_view(log, key="train_bundled", snapshot_tokens=meta.get("snapshot_tokens"))

@@ -127,3 +127,36 @@ def mechanism_notes(m: CopyMechanism) -> list[str]:
                 "earlier copy whatever its distance, as an induction head does."]
     return [f"**The copies are not predicted yet**: they cost {share} (solved means at most "
             f"{COPY_SOLVED:.0%} of chance)."]
+
+
+def _heads_at_least(scores: list[list[float]], threshold: float) -> list[tuple[int, int]]:
+    return [(layer, head) for layer, row in enumerate(scores) for head, v in enumerate(row) if v >= threshold]
+
+
+def _head_list(heads: list[tuple[int, int]]) -> str:
+    return ", ".join(f"{layer}.{head}" for layer, head in heads) or "none"
+
+
+def replay_end_words(meta: dict, last_scores: dict | None) -> str:
+    """How the replay's last step compares with the committed checkpoint every other page shows,
+    from the numbers the timeline recorded (the same scorer, the same data)."""
+    diff = meta.get("max_abs_diff_to_committed_checkpoint")
+    committed = (meta.get("committed_end") or {}).get("scores")
+    if diff is None or committed is None or not last_scores:
+        return ""
+    if diff == 0:
+        return "The retrain ended on exactly the committed weights: its last step is what the pages show."
+    parts = []
+    same_layers = True
+    for kind, words, threshold in (("previous_token", "previous-token", PREVIOUS_FORMED),
+                                   ("induction", "induction", INDUCTION_FORMED)):
+        ours = _heads_at_least(last_scores[kind], threshold)
+        theirs = _heads_at_least(committed[kind], threshold)
+        same_layers &= {h[0] for h in ours} == {h[0] for h in theirs}
+        parts.append(f"{words} heads (score {threshold:g} or more) {_head_list(ours)} here, "
+                     f"{_head_list(theirs)} in the committed model")
+    verdict = ("the same layers, so the same circuit, though not always the same heads" if same_layers
+               else "different layers: this retrain formed a different circuit")
+    return (f"This retrain did not end on the committed weights (they differ by up to {diff:.2f}): products "
+            "in bfloat16 round differently on another CPU, and 6,000 steps carry the difference far. At the "
+            f"last step: {'; '.join(parts)}: {verdict}. The other pages show the committed model.")
