@@ -44,12 +44,19 @@ with train_tab:
             if not same:
                 st.caption(f"The run below used other settings: {job.settings.describe()}.")
             kind = job.settings.task.kind
-            live_panel(job, snapshot_tokens=job.meta.get("snapshot_tokens"),
-                       n_symbols=job.settings.task.vocab if kind in ("induction", "fixed_offset") else None)
+            # position or content is the trap's question: on the induction task the copy's place is random
+            live_panel(job, n_symbols=job.settings.task.vocab if kind == "fixed_offset" else None)
             run = job.result
-            if run is not None and run.log.checkpoints:
-                if same:
+            jobs.settle(job)
+            if run is not None and job.state == "diverged":
+                show_problem("A model whose loss became NaN or infinite is not offered to other pages or for "
+                             "download: lower the learning rate and train again.")
+            elif run is not None and run.log.checkpoints:
+                if same and job.state == "finished":  # the question is about the run's full length
                     step.reveal(run.log)
+                elif same:
+                    st.caption("The prediction is graded on a run that trains all its steps; this one was "
+                               "stopped early.")
                 use_col, file_col = st.columns(2)
                 with use_col:
                     spec = spec_for(job.id)

@@ -378,3 +378,10 @@ class HookedLM:
         c = self.cfg
         return (f"HookedLM({self.name!r}, {c.arch}, {c.n_layers} layers x {c.n_heads} heads, "
                 f"d_model={c.d_model}, {c.n_params / 1e6:.1f}M params)")
+
+
+def has_weights(lm) -> bool:
+    """True for a HookedLM: its weights and whole caches are in this process. Any other backend (an
+    NNsightLM, here or on NDIF) is asked through core.models.backend's small-read helpers, on a
+    budget of requests."""
+    return isinstance(lm, HookedLM)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from core.bundled.timeline import TIMELINE_PATH
+from core.interp.training.export import model_zip
 from core.interp.training.presets import PRESETS
 from core.models import HookedLM, load_model
 from tests.app.helpers import open_page, texts
@@ -77,7 +78,8 @@ def test_use_this_model_registers_it_for_the_session_and_the_download_loads(tmp_
     models = at.session_state[TRAINED_MODELS_KEY]
     assert list(models) == [spec] and isinstance(models[spec], HookedLM) and models[spec].spec == spec
     assert f"Available for this session as **{spec}**" in texts(at)
-    data = at.session_state["training_zip"][1]
+    assert any(b.proto.label.startswith("Download the model (.zip") for b in at.get("download_button"))
+    data = model_zip(job.result.model, job.result.task.tokenizer, job.result.log)  # what the button builds
     zipfile.ZipFile(io.BytesIO(data)).extractall(tmp_path)
     lm = load_model(str(tmp_path))
     assert lm.cfg.n_layers == 2 and lm.cfg.d_model == 16 and lm.cfg.n_heads == 2
@@ -91,7 +93,8 @@ def test_use_this_model_registers_it_for_the_session_and_the_download_loads(tmp_
     ({"train_lr": "nan"}, "The learning rate must be a number above 0"),
     ({"train_lr": "fast"}, "The learning rate 'fast' is not a number"),
     ({"train_wd": "-1"}, "Weight decay must be a number from 0"),
-    ({"train_steps": "50000", "train_batch": "1024", "train_d_model": "256", "train_n_ctx": "128"},
+    ({"train_steps": "50000", "train_batch": "1024", "train_d_model": "256", "train_n_ctx": "128",
+      "train_log_every": "500"},
      "minutes on one thread"),
 ])
 def test_bad_settings_get_a_clear_message_and_no_start(query, message):
@@ -145,8 +148,9 @@ def test_predict_first_locks_a_prediction_and_grades_it_on_the_run():
 def test_the_bundled_replay_draws_its_timeline_and_what_to_notice():
     at = open_page(PAGE)
     shown = texts(at)
-    assert "It was retrained here with the same recipe and seed" in shown
-    assert "induction head formed at step" in shown
+    assert "It was retrained with the same recipe and seed" in shown
+    assert "An induction head formed: a head's induction score first passed 0.5 at step 2,000" in shown
+    assert "the same layers, so the same circuit" in shown  # set beside the committed model
     at.select_slider(key="train_bundled_step").set_value(1000).run()
     assert not at.exception
     assert "Every head at step 1,000" in texts(at)

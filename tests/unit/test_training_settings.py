@@ -65,7 +65,8 @@ def test_unicode_custom_examples_build_a_vocabulary():
 
 
 def test_a_run_over_the_time_budget_is_refused_with_its_estimate():
-    big = BASE.with_changes(steps=50_000, batch=512, model=ModelSettings(n_layers=3, d_model=256, mlp=True))
+    big = BASE.with_changes(steps=50_000, batch=512, log_every=500,
+                            model=ModelSettings(n_layers=3, d_model=256, mlp=True))
     [message] = problems(big)
     assert "minutes on one thread" in message and f"at most {S.TIME_BUDGET_S / 60:.0f}" in message
 
@@ -100,3 +101,11 @@ def test_parameter_count_matches_the_built_model():
               ModelSettings(tied=False, positions="none")):
         assert S.param_count(m, 18, 48) == count_params(build_model(m, 18, 48, seed=0)), m
     assert math.isfinite(S.estimate(BASE, 18, 48).seconds)
+
+
+def test_a_run_measured_too_often_is_refused_with_the_interval_to_use():
+    s = PRESETS["induction"].settings.with_changes(steps=2_000, log_every=1)
+    [message] = [p for p in problems(s) if "measured" in p]
+    assert "measured 2,000 times" in message and f"at most {S.MAX_LOGGED_STEPS}" in message
+    assert "Measure every 4 steps or more" in message
+    assert not [p for p in problems(s.with_changes(log_every=4)) if "measured" in p]

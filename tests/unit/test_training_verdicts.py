@@ -140,3 +140,13 @@ def test_a_jump_spread_over_a_few_logged_intervals_is_still_sharp():
     # the same start, then a long climb: the best tenth of the run holds under half of the whole rise
     slow = P.induction_verdict(_long_run([0.1 + 0.05 * i for i in range(14)]))
     assert slow.kind == "formed_gradually" and slow.jump.rise < P.SHARP_SHARE * (0.75 - 0.05)
+
+
+def test_the_chart_marks_the_step_the_sentences_name():
+    from ui.training.views import induction_notes, phase_marks
+
+    # the steepest rise (800 -> 950) ends before the first step a head passes 0.5 (1,050)
+    v = P.induction_verdict(_long_run([0.2, 0.3, 0.45, 0.49, 0.55, 0.7]))
+    assert v.jump.step == 950 and v.formed_step == 1050
+    assert phase_marks(v, None) == [(1050, "an induction score passes 0.5")]
+    assert "first passed 0.5 at step 1,050" in " ".join(induction_notes(v))

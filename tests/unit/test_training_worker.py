@@ -132,3 +132,20 @@ def test_the_worker_limit_comes_from_the_environment(monkeypatch, value, expecte
 
     monkeypatch.setenv("LAB_TRAINING_WORKERS", value)
     assert default_workers() == (expected or max(1, (os.cpu_count() or 2) // 2))
+
+
+def test_a_run_past_the_servers_time_limit_is_stopped_even_while_watched():
+    from core.interp.training.worker import MAX_RUN_S
+
+    clock = Clock()
+    sched = Scheduler(max_workers=1, heartbeat_timeout=1e9, clock=clock)
+    job = sched.submit(SMALL)
+    _wait(lambda: job.steps_done >= 3)
+    clock.now = MAX_RUN_S - 1  # watched and within the limit: it trains on
+    job.beat()
+    time.sleep(0.1)
+    assert job.state == "running"
+    clock.now = MAX_RUN_S + 1
+    job.beat()  # still watched, but over the limit
+    _wait(lambda: not job.active)
+    assert job.state == "over_time" and job.result.ending == "stopped"

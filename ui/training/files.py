@@ -8,16 +8,12 @@ import streamlit as st
 from core.interp.training.export import model_zip
 from core.interp.training.loop import TrainedRun
 
-ZIP_KEY = "training_zip"  # (run id, bytes): built once per run
-
 
 def download(run: TrainedRun, run_id: str) -> None:
-    cached = st.session_state.get(ZIP_KEY)
-    if not cached or cached[0] != run_id:
-        cached = (run_id, model_zip(run.model, run.task.tokenizer, run.log))
-        st.session_state[ZIP_KEY] = cached
-    data = cached[1]
-    st.download_button(f"Download the model (.zip, {len(data) / 1024:.0f} KB)", data,
+    """The zip is built when the button is clicked (not on every rerun, and not kept in the session)."""
+    weights_kb = 4 * sum(p.numel() for p in run.model.parameters()) / 1024
+    st.download_button(f"Download the model (.zip, {weights_kb:,.0f} KB of weights)",
+                       lambda: model_zip(run.model, run.task.tokenizer, run.log),
                        file_name=f"trained_{run_id}.zip", mime="application/zip", on_click="ignore",
                        icon=":material/download:", key="train_download")
     words = ("config.json, model.safetensors, the tokenizer and training_log.json: unzip it and type the "

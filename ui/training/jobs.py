@@ -15,6 +15,7 @@ AppTest sees it finished after the click that started it.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -22,7 +23,7 @@ import time
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-from core.interp.training.settings import TrainSettings, estimate, problems
+from core.interp.training.settings import TrainSettings, problems, run_cost
 from core.interp.training.tasks import build_task
 from core.interp.training.worker import Job, scheduler
 from core.models.budget import session_budget_bytes
@@ -57,7 +58,7 @@ def start(settings: TrainSettings) -> Job:
     if old is not None and old.active:
         old.stop()
     task = build_task(settings.task)
-    hold(BUDGET_KEY, estimate(settings, task.d_vocab, task.n_ctx).bytes)
+    hold(BUDGET_KEY, run_cost(settings, task).bytes)
     if synchronous():
         job = Job(settings)
         st.session_state[JOB_KEY] = job
@@ -67,6 +68,13 @@ def start(settings: TrainSettings) -> Job:
     st.session_state[JOB_KEY] = job
     _watch(job)
     return job
+
+
+def settle(job: Job) -> None:
+    """A run that ended holds only its model (float32 weights) in the session's ledger, not its
+    training peak."""
+    if job.result is not None and not job.active:
+        hold(BUDGET_KEY, 4 * sum(p.numel() for p in job.result.model.parameters()))
 
 
 def forget() -> None:
@@ -86,14 +94,21 @@ def _session_connected(session_id: str) -> bool:
 def _keep_alive_loop() -> None:
     while True:
         time.sleep(KEEPALIVE_S)
-        with _watch_lock:
-            entries = list(_watched.items())
-        for job_id, (session_id, job) in entries:
-            if not job.active:
-                with _watch_lock:
-                    _watched.pop(job_id, None)
-            elif _session_connected(session_id):
-                job.beat()
+        try:
+            _beat_connected()
+        except Exception:  # one bad round must not end the thread (every watched run would stop)
+            logging.getLogger(__name__).exception("training keep-alive round failed")
+
+
+def _beat_connected() -> None:
+    with _watch_lock:
+        entries = list(_watched.items())
+    for job_id, (session_id, job) in entries:
+        if not job.active:
+            with _watch_lock:
+                _watched.pop(job_id, None)
+        elif _session_connected(session_id):
+            job.beat()
 
 
 def _watch(job: Job) -> None:

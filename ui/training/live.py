@@ -21,6 +21,7 @@ from ui.training.views import grok_notes, induction_notes, mechanism_notes, phas
 REFRESH_S = 2.0
 STATE_WORDS = {"queued": "Waiting for a free worker", "running": "Training", "finished": "Finished",
                "stopped": "Stopped by you", "abandoned": "Stopped (the page was closed)",
+               "over_time": "Stopped (it ran past this server's time limit for one run)",
                "diverged": "Diverged", "failed": "Failed"}
 
 
@@ -126,7 +127,7 @@ def job_status(job: Job) -> None:
     s = job.settings
     words = STATE_WORDS[job.state]
     if job.state == "queued":
-        place = scheduler().position(job)
+        place = scheduler().position(job) or 1  # None: it left the queue a moment ago
         st.info(f"{words}: place {place} in the queue (at most {scheduler().max_workers} runs train at once "
                 "on this server).", icon=":material/hourglass_top:")
     fraction = min(1.0, job.steps_done / max(1, s.steps))
@@ -142,7 +143,7 @@ def job_status(job: Job) -> None:
                   help="Ends the run after its current step; everything learned so far is kept.")
 
 
-def live_panel(job: Job, *, snapshot_tokens, n_symbols) -> None:
+def live_panel(job: Job, *, n_symbols) -> None:
     """The run's status and charts, redrawn every REFRESH_S seconds while it is active."""
     was_active = job.active
 
@@ -154,7 +155,8 @@ def live_panel(job: Job, *, snapshot_tokens, n_symbols) -> None:
             st.rerun()  # finished: the whole page redraws (grade, Use this model, download)
         job_status(job)
         log = TrainingLog(meta={}, checkpoints=list(job.checkpoints))
-        log_view(log, key="train_live", snapshot_tokens=snapshot_tokens, n_symbols=n_symbols,
+        # read on every redraw: the worker records the snapshot's tokens when the run starts
+        log_view(log, key="train_live", snapshot_tokens=job.meta.get("snapshot_tokens"), n_symbols=n_symbols,
                  final=not job.active)
 
     panel()

@@ -25,10 +25,10 @@ def _head(h) -> str:
 def phase_marks(induction: InductionVerdict | None, grok: GrokVerdict | None) -> list[tuple[int, str]]:
     """(step, label) rules for the charts: where the jump happened."""
     marks = []
-    if induction is not None and induction.formed and induction.jump is not None:
-        marks.append((induction.jump.step, "induction head forms"))
-    if grok is not None and grok.generalised_step is not None and grok.jump is not None:
-        marks.append((grok.jump.step, "test accuracy jumps"))
+    if induction is not None and induction.formed_step is not None:
+        marks.append((induction.formed_step, f"an induction score passes {INDUCTION_FORMED:g}"))
+    if grok is not None and grok.generalised_step is not None:
+        marks.append((grok.generalised_step, f"test accuracy passes {ACCURACY_REACHED:.0%}"))
     return marks
 
 
@@ -40,7 +40,8 @@ def induction_notes(v: InductionVerdict) -> list[str]:
         how = ("in one jump" if v.kind == "formed_sharply"
                else f"gradually (no stretch of a tenth of the run carried {SHARP_SHARE:.0%} of the "
                     f"score's rise and {SHARP_RISE:g} or more)")
-        notes.append(f"**The induction head formed at step {v.formed_step:,}**, {how}: {head} now puts "
+        notes.append(f"**An induction head formed: a head's induction score first passed "
+                     f"{INDUCTION_FORMED:g} at step {v.formed_step:,}**, {how}. The best now, {head}, puts "
                      f"{v.head[2]:.0%} of its attention on the token after the earlier copy.")
         if v.jump is not None:
             icl = ""
@@ -64,9 +65,10 @@ def induction_notes(v: InductionVerdict) -> list[str]:
                 order = " in the same logged interval as the induction head"
             else:
                 order = " after the induction head"
-        notes.append(f"A previous-token head ({_head(v.previous_head)}, {v.previous_head[2]:.2f} now) passed "
-                     f"{PREVIOUS_FORMED:g} at step {v.previous_step:,}{order}: an induction head reads what "
-                     "a previous-token head in an earlier layer wrote.")
+        notes.append(f"A head's previous-token score first passed {PREVIOUS_FORMED:g} at step "
+                     f"{v.previous_step:,}{order} (the best now: {_head(v.previous_head)} at "
+                     f"{v.previous_head[2]:.2f}): an induction head reads what a previous-token head in an "
+                     "earlier layer wrote.")
     elif v.previous_head is not None:
         notes.append(f"No head became a previous-token head (best {_head(v.previous_head)} at "
                      f"{v.previous_head[2]:.2f}, under {PREVIOUS_FORMED:g}).")
@@ -147,16 +149,24 @@ def replay_end_words(meta: dict, last_scores: dict | None) -> str:
     if diff == 0:
         return "The retrain ended on exactly the committed weights: its last step is what the pages show."
     parts = []
-    same_layers = True
+    same_layers, any_heads = True, False
     for kind, words, threshold in (("previous_token", "previous-token", PREVIOUS_FORMED),
                                    ("induction", "induction", INDUCTION_FORMED)):
         ours = _heads_at_least(last_scores[kind], threshold)
         theirs = _heads_at_least(committed[kind], threshold)
         same_layers &= {h[0] for h in ours} == {h[0] for h in theirs}
+        any_heads |= bool(ours or theirs)
         parts.append(f"{words} heads (score {threshold:g} or more) {_head_list(ours)} here, "
                      f"{_head_list(theirs)} in the committed model")
-    verdict = ("the same layers, so the same circuit, though not always the same heads" if same_layers
-               else "different layers: this retrain formed a different circuit")
-    return (f"This retrain did not end on the committed weights (they differ by up to {diff:.2f}): products "
-            "in bfloat16 round differently on another CPU, and 6,000 steps carry the difference far. At the "
-            f"last step: {'; '.join(parts)}: {verdict}. The other pages show the committed model.")
+    if not any_heads:
+        verdict = "no such heads in either"
+    elif same_layers:
+        verdict = "the same layers, so the same circuit, though not always the same heads"
+    else:
+        verdict = "different layers: this retrain formed a different circuit"
+    recipe = meta.get("recipe", {})
+    why = ("products in bfloat16 round differently on another CPU, and "
+           if recipe.get("bf16") else "floating-point sums round differently on another CPU, and ")
+    return (f"This retrain did not end on the committed weights (they differ by up to {diff:.2f}): {why}"
+            f"{recipe.get('steps', 0):,} steps carry the difference far. At the last step: "
+            f"{'; '.join(parts)}: {verdict}. The other pages show the committed model.")

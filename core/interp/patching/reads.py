@@ -37,17 +37,11 @@ from core.interp.patching.attribution import AttributionResult
 from core.interp.patching.metric import Baseline
 from core.interp.patching.sweeps import DIRECTIONS, SweepResult, sweep_patches
 from core.interp.patching.tasks import PatchingTask
-from core.models import HookedLM
 from core.models.backend import Write, attribution_scores, lens_logits
+from core.models.hooked_lm import has_weights  # noqa: F401  (the pages ask reads.has_weights)
 
 SWEEPS = ("stream", "attn_out", "mlp_out", "heads", "heads_by_pos")  # what a remote sweep offers
 LOCAL_ONLY = ("head_parts",)
-
-
-def has_weights(lm) -> bool:
-    """True for a HookedLM: the engine patches it in this process; any other backend (an NNsightLM,
-    here or on NDIF) is patched on a budget of requests."""
-    return isinstance(lm, HookedLM)
 
 
 def _metric(lm, tokens: torch.Tensor, answers: torch.Tensor, writes=()) -> np.ndarray:

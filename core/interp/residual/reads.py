@@ -41,21 +41,16 @@ from core.interp.residual.ground_truth import TaskTruth
 from core.interp.residual.logit_lens import TOP_K, LensGrid, stream_points
 from core.interp.residual.tasks import TaskSet
 from core.interp.residual.verdicts import Readability, readability, writers
-from core.models import HookedLM, act_name
+from core.models import act_name
 from core.models.backend import head_projections, lens_logits, read_at, readout_weights
 from core.models.hook_names import stream_hook
+from core.models.hooked_lm import has_weights
 
 FINAL_NORM = "ln_final.hook_normalized"
 # A read that would bring back more than this many bytes is not made on a model without its weights
 # here (a page says so, with the size): the stream anatomy, and prompts beyond this in a task set.
 MAX_READ_BYTES = 32_000_000
 FLOAT_BYTES = 4
-
-
-def has_weights(lm) -> bool:
-    """True for a HookedLM (whole caches and weights in this process); any other backend (an
-    NNsightLM, here or on NDIF) is asked through core.models.backend's small-read helpers."""
-    return isinstance(lm, HookedLM)
 
 
 # -- the logit lens --------------------------------------------------------------------------------------

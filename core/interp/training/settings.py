@@ -27,6 +27,7 @@ MAX_LAYERS, MAX_HEADS, MIN_D_MODEL, MAX_D_MODEL = 3, 16, 8, 256
 MAX_N_CTX, MAX_BATCH, MAX_STEPS, MAX_VOCAB, MAX_P = 128, 4096, 50_000, 1_000, 127
 MAX_LR, MAX_WEIGHT_DECAY = 1.0, 10.0
 TIME_BUDGET_S = 600.0  # one run may take at most this long on one thread (estimated)
+MAX_LOGGED_STEPS = 500  # measurements one run may keep (a log of 500 is a few tens of MB at most)
 THROUGHPUT_FLOPS = 5e10  # floating-point operations per second on one thread (fitted, CPU time)
 STEP_OVERHEAD_S = 0.008  # Python, autograd bookkeeping and AdamW per step (fitted)
 MEASURE_OVERHEAD_S = 0.05  # copying the model and the Python around one logged step's measurements
@@ -129,13 +130,17 @@ def problems(s: TrainSettings, *, memory_budget_bytes: float | None = None) -> l
         out.append(f"Steps must be 1 to {MAX_STEPS:,} (got {s.steps:,}).")
     if not 1 <= s.log_every <= max(1, s.steps):
         out.append(f"Log every 1 to {s.steps:,} steps (got {s.log_every}).")
+    elif s.steps // s.log_every > MAX_LOGGED_STEPS:
+        out.append(f"This run would be measured {s.steps // s.log_every:,} times; at most {MAX_LOGGED_STEPS} "
+                   f"measurements are kept (each holds every head's scores and attention). Measure every "
+                   f"{-(-s.steps // MAX_LOGGED_STEPS):,} steps or more.")
     if out:
         return out
     try:
         task = build_task(s.task)
     except TaskError as err:
         return [str(err)]
-    cost = estimate(s, task.d_vocab, task.n_ctx, _train_rows(task, s.batch), _measured_tokens(task))
+    cost = run_cost(s, task)
     if cost.seconds > TIME_BUDGET_S:
         out.append(f"This run would take about {cost.seconds / 60:,.0f} minutes on one thread; one run here "
                    f"may take at most {TIME_BUDGET_S / 60:.0f}. Use fewer steps, a smaller batch or a "
@@ -145,6 +150,12 @@ def problems(s: TrainSettings, *, memory_budget_bytes: float | None = None) -> l
                    f"{memory_budget_bytes / 1e6:,.0f}"
                    " MB this session may use. Use a smaller batch, shorter sequences or a smaller model.")
     return out
+
+
+def run_cost(s: TrainSettings, task):
+    """What a run of these settings on this built task costs (the one estimate the checks and the
+    session's memory ledger both use)."""
+    return estimate(s, task.d_vocab, task.n_ctx, _train_rows(task, s.batch), _measured_tokens(task))
 
 
 def _train_rows(task, batch: int) -> int:

@@ -29,10 +29,12 @@ from typing import Literal
 
 from core.interp.training.log import Checkpoint
 from core.interp.training.loop import TrainedRun, train
-from core.interp.training.settings import TrainSettings
+from core.interp.training.settings import TIME_BUDGET_S, TrainSettings
 
-State = Literal["queued", "running", "finished", "stopped", "abandoned", "diverged", "failed"]
+State = Literal["queued", "running", "finished", "stopped", "abandoned", "over_time", "diverged", "failed"]
 HEARTBEAT_TIMEOUT_S = 30.0  # no beat for this long: the browser is gone, the run stops
+MAX_RUN_FACTOR = 2.0  # a run is stopped after this many times the time budget, whatever was estimated
+MAX_RUN_S = MAX_RUN_FACTOR * TIME_BUDGET_S
 ACTIVE_STATES = ("queued", "running")
 
 
@@ -62,6 +64,7 @@ class Job:
     heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _last_beat: float = field(default=0.0, repr=False)
+    _started_at: float | None = field(default=None, repr=False)
 
     def __post_init__(self):
         self._last_beat = self.clock()
@@ -86,11 +89,16 @@ class Job:
         return self._stop.is_set()
 
     def should_stop(self) -> bool:
-        return self._stop.is_set() or self.stale()
+        return self._stop.is_set() or self.stale() or self.over_time()
+
+    def over_time(self) -> bool:
+        """Running for longer than MAX_RUN_S (an estimate of the run's time can be wrong)."""
+        return self._started_at is not None and self.clock() - self._started_at > MAX_RUN_S
 
     def run_here(self) -> None:
         """Train in the calling thread (the worker's body; tests call it directly)."""
         self.state = "running"
+        self._started_at = self.clock()
         try:
             result = train(self.settings, run_id=self.id, on_start=self._started,
                            on_checkpoint=self.checkpoints.append,
@@ -105,7 +113,8 @@ class Job:
         if result.ending == "diverged":
             self.state = "diverged"
         elif result.ending == "stopped":
-            self.state = "stopped" if self._stop.is_set() else "abandoned"
+            self.state = ("stopped" if self._stop.is_set() else "over_time" if self.over_time()
+                          else "abandoned")
         else:
             self.state = "finished"
 
