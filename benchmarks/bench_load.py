@@ -19,8 +19,10 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 from benchmarks import Result
 from tests.e2e.live_app import CHROMIUM, CHROMIUM_ARGS, resident_mb, serve_app
@@ -61,9 +63,10 @@ async def _session(browser, url: str, order: list[str], times: dict, errors: lis
             try:
                 await page.goto(f"{url}/{path}", timeout=PAGE_TIMEOUT_S * 1000)
                 await _wait_idle(page)
-                boxes = await page.locator('[data-testid="stException"]').count()
-                if boxes:
-                    errors.append(f"/{path}: {boxes} exception box(es)")
+                boxes = page.locator('[data-testid="stException"]')
+                for k in range(await boxes.count()):  # the type Streamlit shows (showErrorDetails)
+                    shown = " ".join((await boxes.nth(k).inner_text()).split())[:120]
+                    errors.append(f"/{path}: {shown}")
             except Exception as err:  # a load that failed or timed out counts as an error
                 errors.append(f"/{path}: {type(err).__name__}")
             # the time until idle, less the quiet wait that proves it
@@ -115,7 +118,8 @@ def measure(sessions: int = 8, rounds: int = 1, seed: int = 0) -> dict:
     """Run the load once; return the figures as a dict (see the module docstring)."""
     peak = {"mb": 0.0}
     stop = threading.Event()
-    with serve_app() as (url, pid):
+    log = Path(tempfile.gettempdir()) / "lab-bench-load-server.log"  # tracebacks of any error box
+    with serve_app(log) as (url, pid):
         bare = resident_mb(pid)
         asyncio.run(_warm_up(url))
         before = resident_mb(pid)

@@ -150,3 +150,16 @@ def test_the_chart_marks_the_step_the_sentences_name():
     assert v.jump.step == 950 and v.formed_step == 1050
     assert phase_marks(v, None) == [(1050, "an induction score passes 0.5")]
     assert "first passed 0.5 at step 1,050" in " ".join(induction_notes(v))
+
+
+def test_a_previous_token_head_that_sharpens_after_the_induction_head_is_said_so():
+    from ui.training.views import induction_notes
+
+    log = _induction_log([(0, 0.03, 0.05), (100, 0.04, 0.2), (200, 0.8, 0.3), (300, 0.9, 0.6)])
+    v = P.induction_verdict(log)
+    assert v.formed_step == 200 and v.previous_step == 300 and v.previous_at_formed == pytest.approx(0.3)
+    words = " ".join(induction_notes(v))
+    assert "passed 0.5 only at step 300, after the induction head" in words
+    assert "the best previous-token score was 0.30" in words
+    before = P.induction_verdict(_induction_log([(0, 0.03, 0.05), (100, 0.04, 0.6), (200, 0.8, 0.7)]))
+    assert "at step 100 before the induction head" in " ".join(induction_notes(before))

@@ -65,10 +65,16 @@ def induction_notes(v: InductionVerdict) -> list[str]:
                 order = " in the same logged interval as the induction head"
             else:
                 order = " after the induction head"
-        notes.append(f"A head's previous-token score first passed {PREVIOUS_FORMED:g} at step "
-                     f"{v.previous_step:,}{order} (the best now: {_head(v.previous_head)} at "
-                     f"{v.previous_head[2]:.2f}): an induction head reads what a previous-token head in an "
-                     "earlier layer wrote.")
+        best_now = f"the best now: {_head(v.previous_head)} at {v.previous_head[2]:.2f}"
+        if v.formed_step is not None and v.previous_step > v.formed_step and v.previous_at_formed is not None:
+            notes.append(f"A head's previous-token score passed {PREVIOUS_FORMED:g} only at step "
+                         f"{v.previous_step:,}, after the induction head ({best_now}). When the induction "
+                         f"head formed, the best previous-token score was {v.previous_at_formed:.2f}: it "
+                         "read a previous-token signal spread over several heads, which sharpened later.")
+        else:
+            notes.append(f"A head's previous-token score first passed {PREVIOUS_FORMED:g} at step "
+                         f"{v.previous_step:,}{order} ({best_now}): an induction head reads what a "
+                         "previous-token head in an earlier layer wrote.")
     elif v.previous_head is not None:
         notes.append(f"No head became a previous-token head (best {_head(v.previous_head)} at "
                      f"{v.previous_head[2]:.2f}, under {PREVIOUS_FORMED:g}).")

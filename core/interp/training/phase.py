@@ -98,6 +98,7 @@ class InductionVerdict:
     icl_after: float | None
     n_layers: int
     last_step: int
+    previous_at_formed: float | None = None  # the best previous-token score at formed_step
 
     @property
     def formed(self) -> bool:
@@ -128,7 +129,8 @@ def induction_verdict(log: TrainingLog) -> InductionVerdict | None:
         head=best_head(scored[-1], "induction"), previous_head=best_head(scored[-1], "previous_token"),
         icl_before=icl.get(jump.step_before) if jump else None,
         icl_after=icl.get(jump.step) if jump else None,
-        n_layers=len(scored[-1].scores["induction"]), last_step=steps[-1])
+        n_layers=len(scored[-1].scores["induction"]), last_step=steps[-1],
+        previous_at_formed=dict(zip(steps, previous, strict=True)).get(formed))
 
 
 @dataclass(frozen=True)
