@@ -23,13 +23,11 @@ STEP_CHOICES = [100, 200, 300, 500, 800, 1000, 1500, 2000, 3000]
 BATCH = 1024
 # The defaults, and what a run with them takes from pressing Train to the result (activations read,
 # 800 steps with the spliced-loss evaluations, the report), on one torch thread, by matrix-product
-# format. Measured 2026-12 on a 2-core Xeon with AMX that other work shared (load 5-17), so as CPU
-# time, which is the wall time of a single thread on a quiet machine: the streamlit server spent
-# 8.3-8.5 s of CPU on a default Train in the browser (bfloat16; the code before this change: 14.6 s),
-# and benchmarks/bench_sae.py's "page default run" 7.6 s (bfloat16) and 10.5 s (float32) in-process.
-# Re-measure the wall time on a quiet machine (that benchmark) and update these.
+# format: benchmarks/bench_sae.py's "SAE page default run", median of its repeats on a quiet 2-core
+# Xeon with AMX (load 1.0-1.1, 2026-12-07): 5.24 s in bfloat16, 7.55 s in float32. Another CPU takes
+# another time: the page quotes these as what this machine measured.
 DEFAULTS = {"expansion": 4, "l1": 0.5, "k": 16, "lr": 3e-3, "steps": 800}
-MEASURED_DEFAULT_S = {"bfloat16": 9.0, "float32": 12.0}
+MEASURED_DEFAULT_S = {"bfloat16": 5.0, "float32": 8.0}
 
 
 @dataclass(frozen=True)
