@@ -16,8 +16,8 @@ BEHAVIOUR_HELP = ("IOI: who gets the drink. Induction: copy what came next last 
 DIRECTION_LABELS = {"denoise": "Denoising", "noise": "Noising"}
 DIRECTION_WORDS = {
     "denoise": "Denoising (run the corrupted prompt, copy one activation in from the clean run) answers *is "
-               "this activation enough?*: the share of the clean behaviour that coming back in this one "
-               "place restores.",
+               "this activation enough?*: the share of the clean behaviour that restoring this one place "
+               "brings back.",
     "noise": "Noising (run the clean prompt, copy one activation in from the corrupted run) answers *is this "
              "activation needed?*: the share of the clean behaviour that breaking this one place destroys.",
 }
