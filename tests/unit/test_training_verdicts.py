@@ -163,3 +163,15 @@ def test_a_previous_token_head_that_sharpens_after_the_induction_head_is_said_so
     assert "the best previous-token score was 0.30" in words
     before = P.induction_verdict(_induction_log([(0, 0.03, 0.05), (100, 0.04, 0.6), (200, 0.8, 0.7)]))
     assert "at step 100 before the induction head" in " ".join(induction_notes(before))
+
+
+def test_the_final_gap_is_the_mean_over_the_runs_last_tenth():
+    # generalised, then one logged dip at the very end: the run's last tenth still closes the gap
+    rows = [(0, 0.0, 0.0), (100, 0.95, 0.05), (500, 1.0, 0.3)]
+    rows += [(s, 1.0, 0.96) for s in range(900, 1901, 50)]
+    rows[-1] = (1900, 1.0, 0.85)
+    v = P.grok_verdict(_grok_log(rows))
+    end = [0.04, 0.04, 0.04, 0.15]  # steps 1,750 / 1,800 / 1,850 / 1,900: the last tenth (>= 1,710)
+    assert v.final_gap == pytest.approx(sum(end) / len(end)) and v.gap_closed
+    still_open = P.grok_verdict(_grok_log(rows[:-4] + [(s, 1.0, 0.8) for s in range(1750, 1901, 50)]))
+    assert still_open.final_gap == pytest.approx(0.2) and not still_open.gap_closed

@@ -103,10 +103,11 @@ def grok_notes(v: GrokVerdict) -> list[str]:
         notes.append("**It has not learned the training pairs yet**: training accuracy stayed under "
                      f"{reached} for {v.last_step:,} steps.")
     if v.gap_closed:
-        notes.append(f"The train/test gap opened to {v.max_gap:.0%} and closed to {v.final_gap:.0%}.")
+        notes.append(f"The train/test gap opened to {v.max_gap:.0%} and closed to {v.final_gap:.0%} (its "
+                     "mean over the run's last tenth).")
     elif v.max_gap >= GAP_OPEN:
-        notes.append(f"The train/test gap opened to {v.max_gap:.0%} and is still {v.final_gap:.0%} "
-                     f"(closed means {GAP_CLOSED:.0%} or less).")
+        notes.append(f"The train/test gap opened to {v.max_gap:.0%} and is still {v.final_gap:.0%} over the "
+                     f"run's last tenth (closed means {GAP_CLOSED:.0%} or less).")
     if v.jump is not None and v.jump.rise > 0:
         notes.append(f"Test accuracy rose most between steps {v.jump.step_before:,} and {v.jump.step:,}: "
                      f"from {v.jump.before:.0%} to {v.jump.after:.0%}.")

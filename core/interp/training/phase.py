@@ -21,7 +21,9 @@ Grokking (modular addition):
   stretch of a memorised network that does not generalise, then a sudden turn); generalised with
   it: sooner; memorised only: test accuracy never got there; not learned: training accuracy
   never did either. The train/test gap is the difference in accuracy; it counts as closed when it
-  ends at most GAP_CLOSED after having been at least GAP_OPEN.
+  ends at most GAP_CLOSED after having been at least GAP_OPEN. "Ends" is the mean gap over the last
+  tenth of the run (END_SHARE): test accuracy wobbles by a few points from one logged step to the
+  next after a model generalises, and one logged step should not decide.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ JUMP_WINDOW = 0.1  # share of the run's steps a jump may span
 ACCURACY_REACHED = 0.9
 GROK_DELAY_FACTOR = 2.0
 GAP_OPEN, GAP_CLOSED = 0.5, 0.1
+END_SHARE = 0.1  # the run's end, for the final gap: its last tenth of steps
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ class GrokVerdict:
     generalised_step: int | None
     jump: Jump | None  # of the test accuracy
     max_gap: float  # largest train - test accuracy gap logged
-    final_gap: float
+    final_gap: float  # mean gap over the run's last tenth (END_SHARE)
     fourier_start: float | None
     fourier_end: float | None
     last_step: int
@@ -178,5 +181,7 @@ def grok_verdict(log: TrainingLog) -> GrokVerdict | None:
     else:
         kind = "generalised_with_it"
     fourier = [c.fourier_sparsity for c in rows if c.fourier_sparsity is not None]
-    return GrokVerdict(kind, memorised, generalised, steepest_rise(steps, test), max(gaps), gaps[-1],
+    end = [g for step, g in zip(steps, gaps, strict=True) if step >= (1 - END_SHARE) * steps[-1]]
+    final_gap = sum(end) / len(end)
+    return GrokVerdict(kind, memorised, generalised, steepest_rise(steps, test), max(gaps), final_gap,
                        fourier[0] if fourier else None, fourier[-1] if fourier else None, steps[-1])
