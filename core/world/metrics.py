@@ -46,9 +46,14 @@ def next_token_logits(lm, texts: list[str], batch_size: int = 256) -> torch.Tens
     out = []
     for i in range(0, len(texts), batch_size):
         tokens, lengths = lm.tokenize_batch(texts[i: i + batch_size])
-        logits = lm(tokens)  # [batch, pos, d_vocab]
-        out.append(logits[torch.arange(len(lengths)), lengths - 1].float())
+        out.append(at_last_tokens(lm(tokens), lengths))  # lm(tokens): [batch, pos, d_vocab]
     return torch.cat(out)
+
+
+def at_last_tokens(logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """From logits [batch, pos, d_vocab] of right-padded rows, each row's logits at its last real
+    token: [batch, d_vocab] float32 (the prediction of the token after the text)."""
+    return logits[torch.arange(len(lengths)), lengths - 1].float()
 
 
 def ioi_metrics(lm, prompts: list[IOIPrompt]) -> dict:
@@ -56,23 +61,36 @@ def ioi_metrics(lm, prompts: list[IOIPrompt]) -> dict:
     logits = next_token_logits(lm, [p.clean for p in prompts])
     io = torch.tensor([token_id(lm, p.io) for p in prompts])
     s = torch.tensor([token_id(lm, p.s) for p in prompts])
-    rows = torch.arange(len(prompts))
+    return ioi_scores(logits, io, s)
+
+
+def ioi_scores(logits: torch.Tensor, io: torch.Tensor, s: torch.Tensor) -> dict:
+    """ioi_metrics from next-token logits [batch, d_vocab] and the IO and S token ids [batch]."""
+    rows = torch.arange(len(io))
     diff = logits[rows, io] - logits[rows, s]
-    return {"n": len(prompts), "accuracy": float((logits.argmax(-1) == io).float().mean()),
+    return {"n": len(io), "accuracy": float((logits.argmax(-1) == io).float().mean()),
             "io_beats_s": float((diff > 0).float().mean()), "mean_logit_diff": float(diff.mean())}
+
+
+def induction_batch(lm, n: int = 64, half_len: int = 30, seed: int = 0) -> torch.Tensor:
+    """BOS + x + x with x random ids for this model (no special tokens in x): [n, 1 + 2 half_len]."""
+    return induction_tokens(n, half_len, seed, vocab_size=lm.cfg.d_vocab, bos_id=lm.tokenizer.bos_token_id,
+                            exclude=lm.tokenizer.all_special_ids)
+
+
+def induction_score(logits: torch.Tensor, tokens: torch.Tensor, half_len: int) -> float:
+    """Top-1 accuracy on the second half of induction_batch's tokens, from the logits on them."""
+    # position p predicts token p + 1; targets are the second half after its first token
+    pred = logits[:, half_len + 1: -1].argmax(-1)
+    target = tokens[:, half_len + 2:]
+    return float((pred == target).float().mean())
 
 
 @torch.no_grad()
 def induction_accuracy(lm, n: int = 64, half_len: int = 30, seed: int = 0) -> float:
     """Top-1 accuracy on the second half of BOS + x + x (x random ids), first copy excluded."""
-    tokens = induction_tokens(n, half_len, seed, vocab_size=lm.cfg.d_vocab,
-                              bos_id=lm.tokenizer.bos_token_id,
-                              exclude=lm.tokenizer.all_special_ids)
-    logits = lm(tokens)  # [batch, pos, d_vocab]
-    # position p predicts token p + 1; targets are the second half after its first token
-    pred = logits[:, half_len + 1: -1].argmax(-1)
-    target = tokens[:, half_len + 2:]
-    return float((pred == target).float().mean())
+    tokens = induction_batch(lm, n, half_len, seed)
+    return induction_score(lm(tokens), tokens, half_len)  # lm(tokens): [batch, pos, d_vocab]
 
 
 def fact_accuracy(lm, prompts: list[FactPrompt]) -> tuple[float, list[str]]:

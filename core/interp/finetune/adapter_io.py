@@ -25,6 +25,7 @@ from peft.utils import set_peft_model_state_dict
 
 from core.interp.finetune.adapter_check import AdapterPlan, plan, read_weights
 from core.interp.finetune.adapter_files import AdapterLoadError, read_folder, read_zip
+from core.interp.finetune.lora_kernel import use_fast_lora
 from core.interp.finetune.memory import adapter_bytes, check_copy_budget, model_bytes
 from core.models.budget import MemoryBudgetError
 from core.models.hooked_lm import derived_spec
@@ -90,6 +91,7 @@ def load_adapter(lm, source: bytes | str | Path, budget_bytes: float | None = No
                                f"{len(result.unexpected_keys)} unexpected).")
     peft_model.eval()
     peft_model.requires_grad_(False)
+    use_fast_lora(peft_model)  # same maths, faster; layers it does not cover (DoRA, dropout) use PEFT's
     kind = plan_.method
     tuned = wrap(peft_model.base_model.model, lm.tokenizer, spec=derived_spec(lm.spec, f"loaded-{kind}"),
                  name=f"{lm.name} + loaded {kind.upper()} adapter", is_bundled=lm.is_bundled)

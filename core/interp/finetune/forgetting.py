@@ -14,7 +14,7 @@ because we wrote its world, so we can watch each one while the new task is learn
 - task: the share of the task's probes whose target is the top prediction (what we wanted to learn).
 
 A `SkillSuite` is built once per model and task (it keeps the prompts whose answers are single
-tokens for that model), then `measure(lm)` runs a few batched forward passes, scoring IOI and
+tokens for that model, tokenized once), then `measure(lm)` runs four batched forward passes, scoring IOI and
 induction exactly as core.world.metrics does for the bundled model's own evaluation. The
 fine-tuning loop calls it every few steps, which gives the forgetting curves; the first against
 the last measurement, skill by skill, is core.interp.finetune.verdict.SkillDrop. Mitigations to try
@@ -63,8 +63,42 @@ class Top1Set:
 
     def accuracy(self, lm) -> float:
         """Share of prompts whose answer is the top prediction of the HookedLM `lm`."""
-        logits = lm.next_token_logits(list(self.prompts))  # [batch, d_vocab]
+        return self.score(lm.next_token_logits(list(self.prompts)))  # [batch, d_vocab]
+
+    def score(self, logits: torch.Tensor) -> float:
+        """Share of rows of next-token logits [batch, d_vocab] whose top token is the answer."""
         return float((logits.argmax(-1) == self.answers).float().mean())
+
+
+@dataclass(frozen=True)
+class PromptBatch:
+    """Every next-token prompt of a suite, tokenized once: the IOI prompts in one right-padded batch,
+    the facts and the task's probes (shorter, similar lengths) in another, so that a measurement is two
+    forward passes for all three with little padding. Right padding changes nothing before a row's
+    last real token (attention is causal), so each row reads as if it ran alone."""
+
+    ioi: tuple[torch.Tensor, torch.Tensor]  # tokens [n_ioi, pos], lengths [n_ioi]
+    short: tuple[torch.Tensor, torch.Tensor]  # the facts' rows, then the task's
+    n_facts: int
+
+    @classmethod
+    def build(cls, lm, ioi, facts: Top1Set | None, task: Top1Set | None) -> PromptBatch:
+        short = (list(facts.prompts) if facts else []) + (list(task.prompts) if task else [])
+        return cls(_tokenized(lm, [p.clean for p in ioi]), _tokenized(lm, short),
+                   len(facts.prompts) if facts else 0)
+
+    def next_token_logits(self, lm) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(IOI, facts, task) next-token logits [rows, d_vocab] of `lm`, each batch one forward pass."""
+        ioi, short = (metrics.at_last_tokens(lm(tokens), lengths) if len(lengths) else
+                      torch.zeros(0, lm.cfg.d_vocab) for tokens, lengths in (self.ioi, self.short))
+        return ioi, short[: self.n_facts], short[self.n_facts:]
+
+
+def _tokenized(lm, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tokens [batch, pos] right-padded, lengths [batch]); empty tensors for no texts."""
+    if not texts:
+        return torch.zeros(0, 1, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    return lm.tokenize_batch(texts)
 
 
 @dataclass(frozen=True)
@@ -76,6 +110,9 @@ class SkillSuite:
     induction: tuple[int, int, int] | None  # (n, half_len, seed); None when there is no BOS token
     validation: torch.Tensor  # [batch, seq_len]
     task: Top1Set | None
+    prompts: PromptBatch  # the IOI, fact and task prompts, tokenized once
+    ioi_answers: tuple[torch.Tensor, torch.Tensor]  # IO and S token ids [n_ioi]
+    induction_tokens: torch.Tensor | None  # [n, 1 + 2 half_len]
 
     @classmethod
     def build(cls, lm, task: Task, *, n_ioi: int = 64, n_induction: int = 32, half_len: int = 20,
@@ -84,6 +121,8 @@ class SkillSuite:
         half_len = min(half_len, (lm.cfg.n_ctx - 1) // 2)
         ioi = tuple(p for p in ioi_prompts(n_ioi, seed=seed, split="heldout")
                     if lm.single_token_id(p.io) is not None and lm.single_token_id(p.s) is not None)
+        ioi_answers = (torch.tensor([lm.single_token_id(p.io) for p in ioi], dtype=torch.long),
+                       torch.tensor([lm.single_token_id(p.s) for p in ioi], dtype=torch.long))
         touched = set(task.touched)
         facts = [f for f in fact_prompts("train")
                  if not touched & set((f.prompt + f.answer).replace(".", " ").split())]
@@ -92,23 +131,28 @@ class SkillSuite:
         texts = corpus_texts(8 * n_val_rows, seed=10_000 + seed)  # seeds the corpus never used
         validation = pack_rows(lm, texts, seq_len)[:n_val_rows]
         task_set = Top1Set.build(lm, [p.prompt for p in task.probes], [p.target for p in task.probes])
-        return cls(ioi, fact_set, induction, validation, task_set)
+        prompts = PromptBatch.build(lm, ioi, fact_set, task_set)
+        induction_tokens = None if induction is None else metrics.induction_batch(lm, *induction)
+        return cls(ioi, fact_set, induction, validation, task_set, prompts, ioi_answers, induction_tokens)
 
     @torch.no_grad()
     def measure(self, lm) -> dict[str, float]:
         """skill -> value (NaN where this model has no data for it) for the HookedLM `lm`.
 
-        IOI and induction are scored by core.world.metrics, the bundled model's own evaluation."""
+        Four forward passes: the IOI prompts, the fact and task prompts, the induction rows, the
+        validation rows. IOI and induction are scored by core.world.metrics, the bundled model's own
+        evaluation."""
         out = dict.fromkeys(SKILLS, math.nan)
+        ioi_logits, fact_logits, task_logits = self.prompts.next_token_logits(lm)
         if self.ioi:
-            ioi = metrics.ioi_metrics(lm, list(self.ioi))
+            ioi = metrics.ioi_scores(ioi_logits, *self.ioi_answers)
             out["ioi_accuracy"], out["ioi_logit_diff"] = ioi["accuracy"], ioi["mean_logit_diff"]
         if self.facts is not None:
-            out["fact_accuracy"] = self.facts.accuracy(lm)
-        if self.induction is not None:
-            n, half_len, seed = self.induction
-            out["induction_accuracy"] = metrics.induction_accuracy(lm, n=n, half_len=half_len, seed=seed)
+            out["fact_accuracy"] = self.facts.score(fact_logits)
+        if self.induction_tokens is not None:
+            tokens, half_len = self.induction_tokens, self.induction[1]
+            out["induction_accuracy"] = metrics.induction_score(lm(tokens), tokens, half_len)
         out["val_loss"] = float(lm.loss(self.validation))  # next-token cross-entropy
         if self.task is not None:
-            out["task_accuracy"] = self.task.accuracy(lm)
+            out["task_accuracy"] = self.task.score(task_logits)
         return out
