@@ -28,3 +28,19 @@ def tiny_model_dir(tmp_path_factory):
         return made[arch]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_model_dir):
+    """factory(arch) -> a HookedLM over that architecture's tiny model, loaded once per test session.
+    Tests must not change it (fine-tuning works on copies)."""
+    from core.models import load_model
+
+    loaded: dict[str, object] = {}
+
+    def get(arch: str):
+        if arch not in loaded:
+            loaded[arch] = load_model(str(tiny_model_dir(arch)))
+        return loaded[arch]
+
+    return get

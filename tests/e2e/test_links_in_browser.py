@@ -125,7 +125,7 @@ def _as_lists(query: Query) -> dict[str, list[str]]:
     return {k: v if isinstance(v, list) else [v] for k, v in query.items()}
 
 
-def _controls_not_showing(page, wanted: dict[str, list[str]]) -> dict[str, tuple[list[str], list[str] | None]]:
+def _controls_not_showing(page, wanted: dict[str, list[str]]) -> dict[str, tuple]:
     """The controls (linked values, shown values) whose shown value is not the link's."""
     wrong = {}
     for key, values in wanted.items():

@@ -19,7 +19,7 @@ from core.interp.finetune.lora import adapted_copy, lora_param_count
 from core.interp.finetune.targets import target_modules
 from core.interp.finetune.tasks import Probe, Task
 from core.interp.finetune.training import BF16_LOSS_TOLERANCE, FineTuner
-from core.models import act_name, load_model
+from core.models import act_name
 
 ARCHS = ("gpt2", "gpt_neo", "gpt_neox", "llama")
 TASK = Task("tiny", "tiny", ("the cat sat on the mat .", "a dog ran home .", "Mary gave a red cat to John ."),
@@ -27,14 +27,8 @@ TASK = Task("tiny", "tiny", ("the cat sat on the mat .", "a dog ran home .", "Ma
 
 
 @pytest.fixture(scope="module")
-def models(tiny_model_dir):
-    cache = {}
-
-    def get(arch):
-        if arch not in cache:
-            cache[arch] = load_model(str(tiny_model_dir(arch)))
-        return cache[arch]
-    return get
+def models(tiny_lm):
+    return tiny_lm
 
 
 def _tokens(lm):

@@ -17,21 +17,14 @@ from transformers.pytorch_utils import Conv1D
 from core.interp.finetune.config import FinetuneConfig
 from core.interp.finetune.lora import adapted_copy, peft_config
 from core.interp.finetune.lora_kernel import LoraMatmul, _fast_path_applies, use_fast_lora
-from core.models import load_model
 from core.models.hooked_attention import _fused
 
 ARCHS = ("gpt2", "gpt_neo", "gpt_neox", "llama")
 
 
 @pytest.fixture(scope="module")
-def models(tiny_model_dir):
-    cache = {}
-
-    def get(arch):
-        if arch not in cache:
-            cache[arch] = load_model(str(tiny_model_dir(arch)))
-        return cache[arch]
-    return get
+def models(tiny_lm):
+    return tiny_lm
 
 
 def _fast_and_peft(lm, cfg):
