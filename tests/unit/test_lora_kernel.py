@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
+from peft.tuners.lora.layer import Linear as LoraLinear
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
@@ -138,7 +139,6 @@ def test_a_layer_with_dropout_keeps_peft_forward():
     torch.manual_seed(5)
     a = model(x)
     torch.manual_seed(5)
-    from peft.tuners.lora.layer import Linear as LoraLinear
     b = LoraLinear.forward(layer, x)
     assert torch.equal(a, b)
 
@@ -178,3 +178,21 @@ def test_training_attention_runs_in_float32_under_bfloat16_autocast():
     assert torch.equal(z, reference.bfloat16().transpose(1, 2).contiguous())
     z.float().sum().backward()
     assert q.grad is not None and q.grad.dtype == torch.bfloat16 and q.grad.abs().sum() > 0
+
+
+def test_a_frozen_adapter_passes_gradients_to_its_input_only():
+    """After training the adapter is frozen; a gradient through the model (attribution) still reaches
+    the input, exactly as through PEFT's layer, and A and B get none."""
+    gen = torch.Generator().manual_seed(0)
+    model = get_peft_model(nn.Sequential(nn.Linear(6, 5)), LoraConfig(r=2, target_modules=["0"]))
+    layer = model.base_model.model[0]
+    with torch.no_grad():
+        layer.lora_B["default"].weight.copy_(torch.randn(5, 2, generator=gen))
+    model.requires_grad_(False)
+    x = torch.randn(3, 6, generator=gen, requires_grad=True)
+    (LoraLinear.forward(layer, x) ** 2).sum().backward()
+    expected, x.grad = x.grad.clone(), None
+    use_fast_lora(model)
+    (model(x) ** 2).sum().backward()
+    assert torch.allclose(x.grad, expected, atol=1e-6)
+    assert layer.lora_A["default"].weight.grad is None and layer.lora_B["default"].weight.grad is None

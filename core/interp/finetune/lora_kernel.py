@@ -55,10 +55,11 @@ class LoraMatmul(torch.autograd.Function):
     def backward(ctx, g):
         x_, h, W_eff, B_ = ctx.saved_tensors
         g = g.to(W_eff.dtype)
-        grad_x = (g @ W_eff.t()).to(ctx.x_dtype) if ctx.needs_input_grad[0] else None
-        grad_A = (g @ B_).t() @ x_  # [r, d_in]
-        grad_B = g.t() @ h  # [d_out, r]
-        return grad_x, None, None, grad_A.mul_(ctx.scaling), grad_B.mul_(ctx.scaling), None, None
+        needs_x, _, _, needs_A, needs_B, _, _ = ctx.needs_input_grad
+        grad_x = (g @ W_eff.t()).to(ctx.x_dtype) if needs_x else None
+        grad_A = ((g @ B_).t() @ x_).mul_(ctx.scaling) if needs_A else None  # [r, d_in]
+        grad_B = (g.t() @ h).mul_(ctx.scaling) if needs_B else None  # [d_out, r]
+        return grad_x, None, None, grad_A, grad_B, None, None
 
 
 def _weight_in_out(base: nn.Module) -> torch.Tensor:
