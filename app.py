@@ -6,7 +6,7 @@ from ui.common.glossary import glossary_popover
 from ui.common.page import EndPage, page_footer
 from ui.common.predict import predict_switch
 from ui.common.registry import HOME_SCRIPT, ROOT, SECTIONS, topic_at, topics_in
-from ui.common.runtime import freeze_long_lived
+from ui.common.runtime import freeze_long_lived, release_free_memory
 from ui.common.sidebar import render_sidebar
 from ui.common.url_state import begin as check_link_values
 
@@ -34,6 +34,8 @@ try:
     page.run()
 except EndPage:
     pass  # a page ended early (bad input, nothing to show yet): the foot and the link note still follow
+finally:
+    release_free_memory()  # what the page freed goes back to the OS, not kept per thread (ui.common.runtime)
 freeze_long_lived()  # once per process: Streamlit's collection after each run skips the imports
 if topic is not None:
     page_footer(topic.url_path, topic.uses_model)

@@ -329,7 +329,7 @@ def send_section(lm, behaviour: str, custom: tuple, circ, method: str) -> None:
         means = handoff.mean_outputs(engine, heads)
         handoff.send_ablation(handoff.HeadAblation(label, lm.spec, tuple(heads), means, behaviour))
         st.toast("Sent: the Steering page lists it for this model.", icon=":material/check:")
-    st.page_link("app_pages/steering.py", label="Open the Steering page", icon=":material/tune:")
+    st.page_link(handoff.page_script("steering"), label="Open the Steering page", icon=":material/tune:")
 
 
 # -- cross-check ----------------------------------------------------------------------------------------
