@@ -2,8 +2,8 @@
 
 Neuron summaries (top contexts, histograms) are computed for every neuron of a layer in one pass and
 cached per model, layer and text. Labelled activations for explain/score are big matrices
-([tokens, d_mlp]), so they are kept once per server with st.cache_resource (shared, never changed)
-rather than pickled per call.
+([tokens, d_mlp]), so they are kept once per server (shared, never changed) rather than pickled per
+call, within LABEL_ACTS_BYTES.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from core.models import HookedLM
 from core.world import datasets as world_data
 from core.world.corpus import build_corpus
 from ui.common.budget import check_session_fits
-from ui.common.cache import cache_on_model, resource_on_model
+from ui.common.cache import cache_on_model, resource_on_model, resource_within_bytes
 
 CORPUS_ROWS, CORPUS_SEED = 400, 7  # 400 rows x 128 tokens: 50,800 tokens after the first of each row
 WORLD_DOCS = 600  # a hub model reads the bundled world's stories as text
@@ -86,7 +86,13 @@ def labelled(lm: HookedLM, seed: int) -> Lb.LabelledTokens:
     return Lb.labelled_tokens(lm, LABEL_DOCS, seed)
 
 
-@resource_on_model(max_entries=6, show_spinner="Reading every neuron of the layer on fresh sentences...")
+# Labelled activations held for the whole server: two texts (suggest and score) of one GPT-2-small layer
+# are 2 x 105 MB, of one bundled layer 2 x 17 MB; by count (it was six entries) a visitor browsing three
+# GPT-2 layers kept 630 MB resident.
+LABEL_ACTS_BYTES = 256 * 2**20
+
+
+@resource_within_bytes(LABEL_ACTS_BYTES, spinner="Reading every neuron of the layer on fresh sentences...")
 def label_acts(lm: HookedLM, layer: int, seed: int) -> np.ndarray:
     """[n_tokens, d_mlp] float16 activations on the labelled text of `seed` (shared; never modified)."""
     return Lb.neuron_activations(lm, labelled(lm, seed), layer).to(torch.float16).numpy()
