@@ -42,11 +42,15 @@ loss.backward():` opens a backward trace; a plain loss.backward() is unchanged) 
 on every object, which this module takes off again. The first remote request registers this
 project's packages for by-value pickling (nnsight's pull_env), so the functions a trace body calls
 (visit, write_into) travel with it.
+
+Three modules, one idea each: core.models.nnsight_sites (where each hook name lives in the wrapped
+model, and what a trace body does there), core.models.nnsight_transport (one request to NDIF: send,
+wait under a timeout and a cancel, explain failures), and this one (the lab's model interface built
+from them: NNsightLM, and `connect` for a model on NDIF).
 """
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -57,13 +61,9 @@ from pathlib import Path
 
 import nnsight
 import torch
-from nnsight.intervention.backends.display import StatusDisplay
-from nnsight.intervention.backends.remote import RemoteBackend, RemoteError
 from nnsight.modeling import huggingface as _nn_hf
 from nnsight.modeling.transformers import TransformersModel
 from nnsight.schema.config import CONFIG
-from nnsight.schema.request import RequestModel
-from nnsight.tracing.backend import Backend
 
 from core.models import catalog
 from core.models import remote as rm
@@ -75,14 +75,12 @@ from core.models.backend import (
     Lens,
     ReadoutWeights,
     Write,
-    gather_at,
     site_of,
-    write_into,
 )
-from core.models.dispatch import HookPoint
 from core.models.generation import BatchGeneration, Generation, SamplingSettings, _Noise
 from core.models.hook_names import act_name, all_hook_names, layer_of, stream_hook
-from core.models.loss import next_token_loss
+from core.models.nnsight_sites import READ_ONLY_SITES, UNSUPPORTED_SITES, hook_map, logits_out, visit
+from core.models.nnsight_transport import MeasuredLocally, Submission, result_bytes, tensor_bytes
 
 # nnsight mounts `.save()` on every Python object at import; that is process-wide, and any library
 # testing hasattr(x, "save") would see it. We call nnsight.save(x) instead, so take it off again.
@@ -94,137 +92,6 @@ try:
 except Exception:  # the optional C extension is missing: nothing was mounted
     pass
 CONFIG.APP.REMOTE_LOGGING = False  # no spinner lines on the server's stdout
-
-UNSUPPORTED_SITES = ("q", "k", "v", "attn_scores")  # inside the attention function: no module boundary
-READ_ONLY_SITES = ("pattern", "resid_mid")
-POLL_FIRST_S, POLL_MAX_S = 0.2, 1.0  # waiting for a remote job: first poll, then back off to this
-WAIT_SLICE_S = 0.1  # how often the waiting thread checks timeout and cancel (and calls progress)
-STAGES = {"resid_pre": 0, "z": 1, "attn_out": 2, "pattern": 2, "resid_mid": 3, "pre": 4, "post": 5,
-          "mlp_out": 6, "resid_post": 7}
-
-
-# -- where each hook point lives ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class Point:
-    """A hook point as nnsight sees it: a module path, its input or output, and which part of it."""
-
-    path: str
-    io: str  # "input" or "output"
-    slot: str  # "tensor" (the value, or its first element), "second" (output[1]), "heads" (z)
-    order: tuple[int, int]  # (layer, stage): the forward pass produces points in this order
-
-
-def hook_map(module: torch.nn.Module) -> dict[str, Point]:
-    """Every hook name this model offers -> its Point, from the architecture adapter's module map."""
-    adapter = adapter_class(module.config.model_type)(module)
-    cfg = adapter.config()
-    paths = {id(m): name for name, m in module.named_modules()}
-    out: dict[str, Point] = {"hook_embed": Point(paths[id(adapter.embed())], "output", "tensor", (-1, 0))}
-    if adapter.pos_embed() is not None:
-        out["hook_pos_embed"] = Point(paths[id(adapter.pos_embed())], "output", "tensor", (-1, 1))
-    out_proj = adapter.target_roles["attn_out"][0]  # relative to a block, e.g. "self_attn.o_proj"
-    for L in range(cfg.n_layers):
-        m = adapter.block_modules(L)
-        block = paths[id(m.block)]
-        where = {
-            "resid_pre": (block, "input", "tensor"),
-            "z": (f"{block}.{out_proj}", "input", "heads"),
-            "attn_out": (paths[id(m.attn)], "output", "tensor"),
-            "pattern": (paths[id(m.attn)], "output", "second"),
-            "pre": (paths[id(m.mlp_in)], "output", "tensor"),
-            "post": (paths[id(m.mlp_out)], "input", "tensor"),
-            "mlp_out": (paths[id(m.mlp)], "output", "tensor"),
-            "resid_post": (block, "output", "tensor"),
-        }
-        if cfg.has_resid_mid:
-            where["resid_mid"] = (paths[id(m.ln2)], "input", "tensor")
-        for site, (path, io_, slot) in where.items():
-            out[act_name(site, L)] = Point(path, io_, slot, (L, STAGES[site]))
-    out["ln_final.hook_normalized"] = Point(paths[id(adapter.ln_final())], "output", "tensor",
-                                            (cfg.n_layers, 0))
-    return out
-
-
-def _slot_get(value, slot: str, n_heads: int) -> torch.Tensor:
-    if slot == "second":
-        return value[1]
-    act = value[0] if isinstance(value, tuple) else value
-    if slot == "heads":  # [batch, pos, head * d_head] -> [batch, pos, head, d_head]
-        return act.view(act.shape[0], act.shape[1], n_heads, -1)
-    return act
-
-
-def _slot_put(value, slot: str, act: torch.Tensor):
-    if slot == "heads":
-        act = act.reshape(act.shape[0], act.shape[1], -1)
-    return (act, *value[1:]) if isinstance(value, tuple) else act
-
-
-def visit(value, entries, pos_offset: int, n_heads: int, lens_fn=None, weight_of=None):
-    """What a request does at one module location, inside the trace (here or on the server).
-
-    entries: [(name, slot, writes, read)] for the hook names living at this location; writes are
-    (mode, value, start_pos, positions, head) tuples or ("fn", callable, layer) for a local Python
-    hook; read is None, ("all",), ("at", positions), ("lens", positions, ids, top_k) (the logit lens,
-    through lens_fn) or ("proj", positions, vectors, in_out, path) (each head's output projected on
-    a vector, with the weight weight_of(path)). Writes run first and reads see their result (as in
-    HookedLM). Returns (new value or None, {key: saved}).
-    """
-    saved, new = {}, None
-    for name, slot, writes, read in entries:
-        act = _slot_get(value if new is None else new, slot, n_heads)
-        changed = False
-        for w in writes:
-            if w[0] == "fn":
-                out = w[1](act, HookPoint(name, w[2], pos_offset))
-            else:
-                out = write_into(act, w[0], w[1], w[2], w[3], w[4], pos_offset)
-            if out is not None:
-                act, changed = out, True
-        if changed:
-            new = _slot_put(value if new is None else new, slot, act)
-        if read is None:
-            continue
-        if read[0] == "all":
-            saved[name] = act.detach().cpu()
-        elif read[0] == "at":
-            saved[name] = gather_at(act, name, read[1].to(act.device)).detach().cpu()
-        elif read[0] == "lens":
-            rows = torch.arange(act.shape[0], device=act.device)
-            logits = lens_fn(act[rows, read[1].to(act.device)]).float()  # [batch, d_vocab]
-            ids = logits.topk(read[3], dim=-1).indices if read[2] is None else read[2].to(act.device)
-            saved["lens:" + name] = (ids.cpu(), logits.gather(-1, ids).cpu(),
-                                     logits.log_softmax(-1).gather(-1, ids).cpu())
-        elif read[0] == "proj":
-            flat = act.reshape(act.shape[0], act.shape[1], -1)  # [batch, pos, head * d_head]
-            saved["proj:" + name] = head_project(flat, weight_of(read[4]), read[3], read[1], read[2], n_heads)
-    return new, saved
-
-
-def logits_out(logits: torch.Tensor, spec, tokens: torch.Tensor):
-    """The part of the logits a request wants: ("all",), ("at", positions[, ids]) or ("loss",)."""
-    if spec[0] == "all":
-        return logits.detach().cpu()
-    if spec[0] == "loss":
-        return next_token_loss(logits, tokens.to(logits.device), per_token=True).detach().cpu()
-    rows = torch.arange(logits.shape[0], device=logits.device)
-    at = logits[rows, spec[1].to(logits.device)].float()  # [batch, d_vocab]
-    return (at if spec[2] is None else at.gather(-1, spec[2].to(at.device))).detach().cpu()
-
-
-def head_project(z: torch.Tensor, weight: torch.Tensor, in_out: bool, positions: torch.Tensor,
-                 vectors: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """Each head's output at one position per row, projected on a vector per row: [batch, head].
-
-    z [batch, pos, head * d_head]; weight: the output projection (Conv1D [head * d_head, d_model]
-    when in_out, else Linear [d_model, head * d_head]); vectors [batch, d_model]."""
-    rows = torch.arange(z.shape[0], device=z.device)
-    zp = z[rows, positions.to(z.device)].float()  # [batch, head * d_head]
-    W = (weight if in_out else weight.T).float()  # [head * d_head, d_model]
-    Wv = W @ vectors.to(W.device).float().T  # [head * d_head, batch]
-    per = zp * Wv.T  # [batch, head * d_head]
-    return per.view(z.shape[0], n_heads, -1).sum(-1).cpu()
-
 
 # -- sampling the same way HookedLM does, inside Hugging Face's generate --------------------------------
 class RaceSampler:
@@ -256,111 +123,6 @@ class _Plan:
     names: list = field(default_factory=list)  # hook names touched, for the log
     bytes_out: int = 0  # write tensors sent
     pattern: bool = False  # reads an attention pattern: needs eager attention
-
-
-class _Submission(RemoteBackend):
-    """nnsight's remote backend, split in two: the trace's exit only serializes the request; send()
-    posts it and polls for the result from a worker thread, under our timeout and cancel."""
-
-    def __init__(self, model_key: str, host: str, key: str | None, env: dict):
-        super().__init__(model_key, host=host, api_key=key, env=env, blocking=False)
-        self.display = StatusDisplay(enabled=False, verbose=False)
-        self.blob: bytes | None = None
-        self.received = 0
-
-    def __call__(self, tracer=None):
-        self.blob = self._serialize(tracer)
-        return None
-
-    def finalize(self, content: bytes):
-        self.received += len(content)
-        return super().finalize(content)
-
-    def _run(self, abandon: threading.Event):
-        request = RequestModel(model_key=self.model_key, compress=self.compress, env=self.env)
-        response = self._post(request, self.blob)
-        self.job_id = response.id
-        if self.note(response):  # COMPLETED at once (a small job)
-            return self.download_result(response.data)
-        delay = POLL_FIRST_S
-        while not abandon.is_set():
-            result = self.poll()
-            if result is not None:
-                return result
-            abandon.wait(delay)
-            delay = min(delay * 1.5, POLL_MAX_S)
-        return None
-
-    def send(self, timeout_s: float, cancel: threading.Event | None,
-             progress: Callable[[float], None] | None) -> dict:
-        outcome: dict = {}
-        done, abandon = threading.Event(), threading.Event()
-
-        def work():
-            try:
-                outcome["result"] = self._run(abandon)
-            except BaseException as err:  # handed to the waiting thread
-                outcome["error"] = err
-            finally:
-                done.set()
-
-        threading.Thread(target=work, name="ndif-request", daemon=True).start()
-        start = time.monotonic()
-        try:
-            while not done.wait(WAIT_SLICE_S):
-                elapsed = time.monotonic() - start
-                if cancel is not None and cancel.is_set():
-                    raise rm.RequestCancelled("The request was cancelled. NDIF may still finish it; "
-                                              "its answer is thrown away.")
-                if elapsed > timeout_s:
-                    raise rm.RequestTimeout(
-                        f"NDIF did not answer within {timeout_s:g} s (queue wait included), so the "
-                        "request was abandoned. The service may be busy: try again, or ask for less "
-                        "(fewer prompts, layers or tokens).")
-                if progress is not None:
-                    progress(elapsed)
-        finally:
-            abandon.set()  # the worker stops polling whatever happened here
-        if "error" in outcome:
-            raise _explain(outcome["error"]) from outcome["error"]
-        return outcome["result"]
-
-
-class _Measure(Backend):
-    """Runs a trace here, after serializing it exactly as a remote request would be: the sizes a
-    remote call would move, measured on a local model (NNsightLM.measure = True)."""
-
-    sent = 0
-
-    def __call__(self, tracer):
-        from nnsight.ndif import pull_env
-
-        pull_env()
-        self.sent = len(RequestModel.serialize(tracer, CONFIG.API.COMPRESS))
-        tracer.execute(tracer.info.code)
-
-
-def _explain(err: BaseException) -> rm.RemoteRequestError:
-    """An error from nnsight's transport as a sentence a learner can act on."""
-    import httpx
-
-    if isinstance(err, rm.RemoteRequestError):
-        return err
-    cause = err.__cause__ if isinstance(err, RemoteError) and err.__cause__ is not None else err
-    if isinstance(cause, httpx.HTTPStatusError):
-        code = cause.response.status_code
-        detail = str(err).removeprefix("Failed to send request: ")[:300]
-        if code in (401, 403):
-            return rm.BadKey(rm.bad_key_message(code) + f" NDIF said: {detail}")
-        if code == 429:
-            return rm.RequestRefused(f"NDIF is limiting requests from this key (HTTP 429): {detail}. Wait "
-                                     "a minute and try again.")
-        return rm.RequestRefused(f"NDIF refused the request (HTTP {code}): {detail}")
-    if isinstance(cause, (httpx.TransportError, OSError)):
-        return rm.RequestRefused(rm.unreachable_message(cause))
-    if isinstance(err, RemoteError):
-        return rm.JobFailed(f"NDIF ran the request and it failed there: {str(err)[:500]}")
-    return rm.JobFailed(f"The request failed ({type(err).__name__}: {str(err)[:300]}).")
 
 
 # -- the backend ----------------------------------------------------------------------------------------
@@ -502,11 +264,11 @@ class NNsightLM:
         if self._module.config._attn_implementation != want:
             self._module.set_attn_implementation(want)
 
-    def _submission(self) -> _Submission:
+    def _submission(self) -> Submission:
         key = self._key_source()
         if not key:
             raise rm.BadKey(rm.KEY_HELP)
-        return _Submission(self._envoy.to_model_key(), self.host, key, self._envoy._remoteable_get_env())
+        return Submission(self._envoy.to_model_key(), self.host, key, self._envoy._remoteable_get_env())
 
     def _log(self, kind: str, tokens: torch.Tensor, names: Sequence[str], started: float, seconds: float,
              sent: int, received: int, status: str, message: str = "") -> None:
@@ -529,12 +291,12 @@ class NNsightLM:
         sent = plan.bytes_out
         try:
             if not self.is_remote:
-                measure = _Measure() if self.measure else None
+                measure = MeasuredLocally() if self.measure else None
                 with self._lock:
                     self._attention(plan.pattern)
                     saved = trace(measure)
                 sent = measure.sent if measure else sent
-                received = result_bytes({"saved": saved}) if measure else _nbytes(saved)
+                received = result_bytes({"saved": saved}) if measure else tensor_bytes(saved)
                 self._log(kind, tokens, plan.names, started, time.perf_counter() - t0, sent, received, "ok")
                 return saved
             with self._lock:  # the trace is captured and serialized here; sending needs no lock
@@ -896,16 +658,6 @@ def _own_tokenizer(tokenizer):
     return copy.deepcopy(tokenizer)
 
 
-def _nbytes(obj) -> int:
-    if isinstance(obj, torch.Tensor):
-        return obj.numel() * obj.element_size()
-    if isinstance(obj, dict):
-        return sum(_nbytes(v) for v in obj.values())
-    if isinstance(obj, (tuple, list)):
-        return sum(_nbytes(v) for v in obj)
-    return 0
-
-
 def _cut_at_eos(ids: torch.Tensor, n_prompt: int, eos: int | None) -> BatchGeneration:
     """HF generated every row to full length; as in core.models.generation, a row ends at its first
     end-of-text token, everything after it becomes end-of-text padding, and the batch ends when
@@ -975,12 +727,3 @@ def connect(repo_id: str, *, key_source: Callable[[], str | None] | None = None,
                               config=config, attn_implementation="eager" if impl == "eager" else "sdpa")
     return NNsightLM(envoy, tokenizer, spec=rm.remote_spec(repo_id), name=f"{repo_id} (NDIF)", remote=True,
                      host=base, key_source=key_source, timeout_s=timeout_s)
-
-
-def result_bytes(result: dict) -> int:
-    """How many bytes a result takes as the server sends it (torch.save, zstd-compressed)."""
-    import zstandard
-
-    buffer = io.BytesIO()
-    torch.save(result, buffer, pickle_protocol=4)
-    return len(zstandard.ZstdCompressor(level=6).compress(buffer.getvalue()))

@@ -1,11 +1,9 @@
-"""ui.common.runtime.release_free_memory: the C heap's free pages go back to the OS after a run, and
-st.page_link targets resolve from the Cloud entry too."""
+"""ui.common.runtime.release_free_memory: the C heap's free pages go back to the OS after a run."""
 
 from __future__ import annotations
 
 import ctypes
 import platform
-import re
 from pathlib import Path
 
 import pytest
@@ -49,12 +47,3 @@ def test_trim_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("LAB_MALLOC_TRIM", "0")
     assert runtime.release_free_memory() is False
     monkeypatch.setattr(runtime, "_trim", None)  # the next call looks again
-
-
-def test_page_links_are_absolute_so_the_cloud_entry_finds_them():
-    """st.page_link resolves a relative script path against the entry's folder, and the Cloud entry is
-    cloud/streamlit_app.py: "app_pages/x.py" raised StreamlitPageNotFoundError there."""
-    relative = re.compile(r"page_link\(\s*f?[\"']app_pages/")
-    found = [str(p.relative_to(ROOT)) for folder in ("ui", "app_pages") for p in (ROOT / folder).rglob("*.py")
-             if relative.search(p.read_text())]
-    assert found == []

@@ -75,10 +75,10 @@ def resource_within_bytes(max_bytes: int, spinner: str | None = None):
             with lock:
                 store[key] = value
                 store.move_to_end(key)
-                held = sum(_nbytes(v) for v in store.values())
+                held = sum(_size(v) for v in store.values())
                 while held > max_bytes and len(store) > 1:
                     _, dropped = store.popitem(last=False)
-                    held -= _nbytes(dropped)
+                    held -= _size(dropped)
             return value
 
         cached.kept = lambda: list(store)  # the keys kept, least recently used first (for tests)
@@ -87,9 +87,5 @@ def resource_within_bytes(max_bytes: int, spinner: str | None = None):
     return decorate
 
 
-def _nbytes(value) -> int:
-    if hasattr(value, "nbytes"):
-        return int(value.nbytes)
-    if hasattr(value, "element_size"):  # a torch tensor
-        return value.element_size() * value.nelement()
-    return 0
+def _size(value) -> int:
+    return int(getattr(value, "nbytes", 0))  # numpy arrays and torch tensors both have nbytes

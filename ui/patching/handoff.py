@@ -20,7 +20,7 @@ import streamlit as st
 from core.models.hook_names import layer_words
 from ui.common import interventions
 from ui.common.layers import short_label
-from ui.common.registry import ROOT
+from ui.common.registry import topic_at
 
 ABLATE_KEY = "handoff_ablate_heads"
 
@@ -82,14 +82,8 @@ def mean_outputs(engine, heads) -> dict:
     return out
 
 
-def page_script(name: str) -> str:
-    """app_pages/<name>.py as an absolute path: st.page_link resolves a relative one against the entry
-    script's folder, and the Cloud entry (cloud/streamlit_app.py) is not at the root."""
-    return str(ROOT / "app_pages" / f"{name}.py")
-
-
 def head_link(layer: int, head: int) -> None:
-    st.page_link(page_script("attention"), label=f"Open head {layer}.{head} on the Attention page",
+    st.page_link(topic_at("attention").script, label=f"Open head {layer}.{head} on the Attention page",
                  icon=":material/visibility:",
                  query_params={"attn_layer": str(layer), "attn_head": str(head), "attn_view": "One head"})
 
@@ -101,7 +95,9 @@ def layer_links(layer: int) -> None:
 
     words = layer_words(layer)
     # both pages pick the stream point with ui.common.layers (the URL holds its label: "embed", "2")
-    st.page_link(page_script("probes"), label=f"Probe the stream at {words}", icon=":material/query_stats:",
+    st.page_link(topic_at("probes").script, label=f"Probe the stream at {words}",
+                 icon=":material/query_stats:",
                  query_params={"probes_site": SITE_LABELS["resid"], "probes_layer": short_label(layer)})
-    st.page_link(page_script("sae"), label=f"Train an SAE on the stream at {words}", icon=":material/grain:",
+    st.page_link(topic_at("sae").script, label=f"Train an SAE on the stream at {words}",
+                 icon=":material/grain:",
                  query_params={"sae_site": SITES["resid_post"], "sae_layer": short_label(layer)})

@@ -15,6 +15,7 @@ from core.interp.patching.tasks import PatchingTask
 from core.models.hook_names import EMBEDDINGS, layer_words, short_label
 from ui.common.interventions import signature
 from ui.common.page import escape_markdown
+from ui.common.registry import topic_at
 from ui.patching import charts, compute, handoff
 from ui.patching import frames as F
 from ui.patching.controls import key_of
@@ -329,7 +330,7 @@ def send_section(lm, behaviour: str, custom: tuple, circ, method: str) -> None:
         means = handoff.mean_outputs(engine, heads)
         handoff.send_ablation(handoff.HeadAblation(label, lm.spec, tuple(heads), means, behaviour))
         st.toast("Sent: the Steering page lists it for this model.", icon=":material/check:")
-    st.page_link(handoff.page_script("steering"), label="Open the Steering page", icon=":material/tune:")
+    st.page_link(topic_at("steering").script, label="Open the Steering page", icon=":material/tune:")
 
 
 # -- cross-check ----------------------------------------------------------------------------------------

@@ -61,10 +61,6 @@ class Top1Set:
             return None
         return cls(tuple(p for p, _ in keep), torch.tensor([i for _, i in keep]))
 
-    def accuracy(self, lm) -> float:
-        """Share of prompts whose answer is the top prediction of the HookedLM `lm`."""
-        return self.score(lm.next_token_logits(list(self.prompts)))  # [batch, d_vocab]
-
     def score(self, logits: torch.Tensor) -> float:
         """Share of rows of next-token logits [batch, d_vocab] whose top token is the answer."""
         return float((logits.argmax(-1) == self.answers).float().mean())
@@ -89,9 +85,15 @@ class PromptBatch:
 
     def next_token_logits(self, lm) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(IOI, facts, task) next-token logits [rows, d_vocab] of `lm`, each batch one forward pass."""
-        ioi, short = (metrics.at_last_tokens(lm(tokens), lengths) if len(lengths) else
-                      torch.zeros(0, lm.cfg.d_vocab) for tokens, lengths in (self.ioi, self.short))
+        ioi, short = _next_token_logits(lm, *self.ioi), _next_token_logits(lm, *self.short)
         return ioi, short[: self.n_facts], short[self.n_facts:]
+
+
+def _next_token_logits(lm, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """[rows, d_vocab]: each row's prediction after its last real token (no rows: no forward pass)."""
+    if not len(lengths):
+        return torch.zeros(0, lm.cfg.d_vocab)
+    return metrics.at_last_tokens(lm(tokens), lengths)
 
 
 def _tokenized(lm, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
