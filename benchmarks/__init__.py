@@ -125,6 +125,28 @@ def interleaved(ours, peer, *, repeats: int = 5, warmup: int = 1, threads: int =
         torch.set_num_threads(before)
 
 
+def in_child_process(target: str, env: dict[str, str]) -> list[Result]:
+    """Run `target` ("benchmarks.bench_sae:without_amx", a function returning list[Result]) in a fresh
+    Python process with `env` added to this one's, and return its Results. For settings that only
+    take effect before torch loads, such as oneDNN's instruction-set ceiling
+    (core.models.dtype.ISA_CAP_VARIABLE). Each Result's context is the child's, so its CPU line
+    shows the setting."""
+    import json
+    import subprocess
+    import sys
+    from dataclasses import fields
+
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.child", target], env={**os.environ, **env},
+                          capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise RuntimeError(f"{target} failed in its child process:\n{proc.stderr[-3000:]}")
+    names = {f.name for f in fields(Result)}
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])  # the child prints its results last
+    kept = [{k: v for k, v in row.items() if k in names} for row in rows]
+    return [Result(**{**row, "ratio_spread": tuple(row["ratio_spread"]) if row.get("ratio_spread") else None})
+            for row in kept]
+
+
 def median_of(fn, repeat: int = 5, warmup: int = 1) -> tuple[float, tuple[float, float]]:
     """(median, (min, max)) wall time of `repeat` calls, in seconds, for a figure with no peer."""
     for _ in range(warmup):

@@ -1,12 +1,17 @@
 """python -m benchmarks [name ...]: run bench_*.py modules, print a table, update results.json.
 
-python -m benchmarks --table prints results.json as the markdown table in the README, running nothing."""
+python -m benchmarks --table prints results.json as the markdown table in the README, running nothing.
+
+OpenMP's wait policy is left as the user has it (unset: idle threads spin briefly, then sleep), as
+the app runs. The tests set OMP_WAIT_POLICY=PASSIVE (tests/conftest.py: a test's torch threads
+share 2 cores with a Streamlit server), and the benchmarks once did too: a sleeping thread must be
+woken for every parallel operation, which made the 2-thread rows of small models about 2x slower
+than with the default policy, and slower than 1 thread (a LoRA step of the bundled model: 46 ms
+against 24 ms). Both sides paid, so ratios moved less: that step was 0.88x PEFT's under PASSIVE and
+0.90x without; the whole 150-step LoRA run 0.90x and 0.98x (its skill measurements sped up less
+than the steps)."""
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see tests/conftest.py
 
 import importlib
 import json

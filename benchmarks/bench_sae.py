@@ -12,6 +12,10 @@
    scored with one formula on held-out rows, MSE + l1 x sum_i f_i |W_dec[i]| in the normalised units
    both trained in (SAELens's objective; ours is the same number), and both losses are reported.
    Once more on 1 thread with ours forced to float32: the path a CPU without fast bfloat16 takes.
+   On a CPU with AMX, the comparison runs again, on 1 and 2 threads, in a child process whose
+   oneDNN is capped at AVX512_CORE_BF16 (core.models.dtype): a CPU with AVX-512 BF16 and no AMX,
+   the kind where bfloat16 is slower than float32. Ours then measures which format is faster, as
+   it would there; the rows' CPU line names the cap.
 2. The page's default run, end to end on one thread: read the activations (no cache), train 800
    steps of a 4x SAE with the page's spliced-loss evaluations, write the report. Once with bfloat16
    products and once with float32; these are the figures the page quotes (ui.sae.controls).
@@ -22,15 +26,17 @@ SAELens comes from requirements-bench.txt; without it the peer columns stay empt
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 import time
 from dataclasses import replace
 
 import torch
 
-from benchmarks import Result, interleaved, median_of
+from benchmarks import Result, in_child_process, interleaved, median_of
 from core.interp.sae.data import synthetic_activations
 from core.interp.sae.train import SAETrainer, TrainConfig
+from core.models.dtype import ISA_CAP_VARIABLE, cpu_capabilities
 
 N, D_IN, EXPANSION, BATCH = 250_000, 128, 8, 4096
 STEPS = N // BATCH  # 61 full batches: one pass
@@ -38,6 +44,7 @@ L1, LR, L1_WARMUP, LR_DECAY = 2.0, 4e-3, 0.1, 0.2
 REPEATS, THREADS = 5, (1, 2)
 PAGE_REPEATS = 3
 GOAL = ">= 1.5x SAELens's throughput (time ratio <= 0.67), same held-out loss"
+NO_AMX = "AVX512_CORE_BF16"  # oneDNN's ceiling for "AVX-512 BF16, no AMX"
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -198,18 +205,32 @@ def _page_default() -> list[Result]:
     return out
 
 
-def run() -> list[Result]:
+def _training_data() -> tuple[torch.Tensor, torch.Tensor]:
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        acts, held = _data()
+        return _data()
     finally:
         torch.set_num_threads(before)
+
+
+def without_amx() -> list[Result]:
+    """Ours (measured format) against SAELens on 1 and 2 threads; run by run() in a child process
+    with oneDNN capped below AMX."""
+    acts, held = _training_data()
+    return [_compare(acts, held, threads, None, f"measured dtype, oneDNN capped at {NO_AMX} (no AMX)")
+            for threads in THREADS]
+
+
+def run() -> list[Result]:
+    acts, held = _training_data()
     results = []
     if _lens_available():
         for threads in THREADS:
             results.append(_compare(acts, held, threads, None, "measured dtype"))
         results.append(_compare(acts, held, 1, False, "ours in float32"))
+        if cpu_capabilities()["amx_bf16"] and not os.environ.get(ISA_CAP_VARIABLE):
+            results += in_child_process("benchmarks.bench_sae:without_amx", {ISA_CAP_VARIABLE: NO_AMX})
     else:
         results += [_ours_only(acts, held, threads) for threads in THREADS]
     return results + _page_default()

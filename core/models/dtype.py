@@ -6,11 +6,18 @@ ran 1.75x *slower*, because the conversion costs more than the narrower multiply
 times one representative matmul in both formats, on this CPU and at the current thread count, the
 first time a trainer asks, and keeps the answer for the process. Trainers that offer bfloat16
 (autocast: weights and optimizer state stay float32) use it only when it measured faster.
+
+A CPU without AMX can be had on one with it: PyTorch's bfloat16 products go through oneDNN, which
+uses no instruction set above ONEDNN_MAX_CPU_ISA when that is set before torch loads.
+`ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16` leaves AVX-512 BF16 and takes AMX away (on this project's
+machine the probe then measured bfloat16 at 0.6-0.7x float32, where it was 3.5-7x): that is how the
+benchmarks measure "a CPU without AMX" (benchmarks/bench_sae.py), and the capability line says so.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,11 +40,17 @@ def cpu_capabilities() -> dict[str, bool]:
     return {f: f in flags for f in CPU_FLAGS}
 
 
+ISA_CAP_VARIABLE = "ONEDNN_MAX_CPU_ISA"  # oneDNN's ceiling on the instruction sets it uses
+
+
 def capability_summary() -> str:
-    """One line for a table or a page: "AVX2, AVX-512, AVX-512 BF16, AMX" (what is present)."""
+    """One line for a table or a page: "AVX2, AVX-512, AVX-512 BF16, AMX" (what is present), plus
+    oneDNN's ceiling when one is set: "..., AMX; oneDNN capped at AVX512_CORE_BF16"."""
     names = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX-512 BF16", "amx_bf16": "AMX"}
     present = [names[f] for f, on in cpu_capabilities().items() if on]
-    return ", ".join(present) or "none of AVX2 / AVX-512 / AMX"
+    line = ", ".join(present) or "none of AVX2 / AVX-512 / AMX"
+    cap = os.environ.get(ISA_CAP_VARIABLE, "").strip()
+    return f"{line}; oneDNN capped at {cap}" if cap and cap.upper() != "ALL" else line
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,18 @@ def test_the_dtype_is_chosen_by_measurement():
     assert autocast_bf16(None) is choice.use_bf16
 
 
+def test_the_capability_line_names_a_cap_on_onednn(monkeypatch):
+    from core.models.dtype import ISA_CAP_VARIABLE, capability_summary
+
+    monkeypatch.delenv(ISA_CAP_VARIABLE, raising=False)
+    plain = capability_summary()
+    assert "oneDNN" not in plain
+    monkeypatch.setenv(ISA_CAP_VARIABLE, "AVX512_CORE_BF16")
+    assert capability_summary() == f"{plain}; oneDNN capped at AVX512_CORE_BF16"
+    monkeypatch.setenv(ISA_CAP_VARIABLE, "ALL")  # oneDNN's word for no cap
+    assert capability_summary() == plain
+
+
 def test_a_slow_bf16_cpu_picks_float32():
     slow = DtypeChoice(torch.float32, fp32_gflops=128, bf16_gflops=73, threads=1, cpu="AVX-512 BF16")
     assert not slow.use_bf16 and slow.speedup < 1 and "float32" in slow.reason()

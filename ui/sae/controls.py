@@ -24,8 +24,9 @@ BATCH = 1024
 # The defaults, and what a run with them takes from pressing Train to the result (activations read,
 # 800 steps with the spliced-loss evaluations, the report), on one torch thread, by matrix-product
 # format: benchmarks/bench_sae.py's "SAE page default run", median of its repeats on a quiet 2-core
-# Xeon with AMX (load 1.0-1.1, 2026-12-07): 5.24 s in bfloat16, 7.55 s in float32. Another CPU takes
-# another time: the page quotes these as what this machine measured.
+# Xeon with AMX (load 1.0-1.1, 2026-12-07): 5.24 s in bfloat16, 7.55 s in float32; a later run (load
+# 1.2) 5.62 s and 8.13 s. Another CPU takes another time: the page quotes these as what this machine
+# measured.
 DEFAULTS = {"expansion": 4, "l1": 0.5, "k": 16, "lr": 3e-3, "steps": 800}
 MEASURED_DEFAULT_S = {"bfloat16": 5.0, "float32": 8.0}
 
