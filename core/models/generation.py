@@ -102,19 +102,58 @@ class _Noise:
         return torch.stack([race_noise(n_vocab, g) for g in self.generators])[self.index]
 
 
+def raced_scores(logits: torch.Tensor, temperature: float, top_k: int | None,
+                 noise: _Noise | torch.Generator) -> torch.Tensor:
+    """logits [batch, d_vocab] / temperature, top-k masked, plus the race's Gumbel noise: their argmax
+    is the sampled token (see the module docstring). A backend whose decoding is greedy (Hugging
+    Face's generate inside an nnsight trace) samples the same tokens by taking the argmax of these."""
+    scores = logits.float() / temperature  # [batch, d_vocab]
+    if top_k and top_k < scores.shape[-1]:
+        kth = torch.topk(scores, top_k, dim=-1).values[..., -1:]  # [batch, 1]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    gumbel = (race_noise(scores.shape[-1], noise) if isinstance(noise, torch.Generator)
+              else noise.draw(scores.shape[-1]))  # [d_vocab] or [batch, d_vocab]
+    return scores + gumbel.to(scores.device)
+
+
 def pick_next(logits: torch.Tensor, settings: SamplingSettings, noise: _Noise | torch.Generator
               ) -> torch.Tensor:
     """One token id per row from logits [batch, d_vocab] -> [batch] (see the module docstring)."""
     if settings.greedy:
         return logits.argmax(dim=-1)
-    scores = logits.float() / settings.temperature  # [batch, d_vocab]
-    k = settings.top_k
-    if k and k < scores.shape[-1]:
-        kth = torch.topk(scores, k, dim=-1).values[..., -1:]  # [batch, 1]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    gumbel = (race_noise(scores.shape[-1], noise) if isinstance(noise, torch.Generator)
-              else noise.draw(scores.shape[-1]))  # [d_vocab] or [batch, d_vocab]
-    return (scores + gumbel).argmax(dim=-1)
+    return raced_scores(logits, settings.temperature, settings.top_k, noise).argmax(dim=-1)
+
+
+def batch_to_continue(tokens, settings: SamplingSettings, seeds: list[int] | None, n_ctx: int
+                      ) -> tuple[torch.Tensor, list[int], int]:
+    """(tokens [batch, pos], one seed per row, new tokens to write) for a generate_batch call: the
+    seeds default to settings.seed, and the new tokens stop at the context window."""
+    tokens = torch.as_tensor(tokens, dtype=torch.long)
+    if tokens.ndim == 1:
+        tokens = tokens[None]
+    batch, n_prompt = tokens.shape
+    seeds = [settings.seed] * batch if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != batch:
+        raise ValueError(f"{len(seeds)} seeds for {batch} rows")
+    return tokens, seeds, max(0, min(settings.max_new_tokens, n_ctx - n_prompt))
+
+
+def cut_at_eos(ids: torch.Tensor, n_prompt: int, eos: int | None) -> BatchGeneration:
+    """For a backend that wrote every row of ids [batch, n_prompt + n_new] to full length: as
+    generate_batch does step by step, a row ends at its first end-of-text token, everything after it
+    becomes end-of-text padding, and the batch ends when every row has. Rows never influence each
+    other, so the cut rows are exactly what stopping would have written."""
+    new = ids[:, n_prompt:].clone()  # [batch, n_new]
+    batch, n_new = new.shape
+    lengths = torch.full((batch,), n_new, dtype=torch.long)
+    if eos is not None and n_new:
+        hit = new == eos
+        first = torch.where(hit.any(-1), hit.float().argmax(-1), torch.full((batch,), n_new))
+        lengths = torch.where(hit.any(-1), first + 1, lengths)
+        after = torch.arange(n_new)[None] > first[:, None]
+        new = new.masked_fill(after, eos)
+        new = new[:, :int(lengths.max())]
+    return BatchGeneration(torch.cat([ids[:, :n_prompt], new], dim=1), n_prompt, lengths)
 
 
 def generate_batch(lm, tokens: torch.Tensor, settings: SamplingSettings = SamplingSettings(), *,
@@ -125,14 +164,8 @@ def generate_batch(lm, tokens: torch.Tensor, settings: SamplingSettings = Sampli
     position. seeds: one per row (rows with the same seed share their random numbers); default
     settings.seed for all. Generation stops at the context window, or when every row has written
     end-of-text (with settings.stop_at_eos)."""
-    tokens = torch.as_tensor(tokens)
-    if tokens.ndim == 1:
-        tokens = tokens[None]
+    tokens, seeds, n_new = batch_to_continue(tokens, settings, seeds, lm.cfg.n_ctx)
     batch, n_prompt = tokens.shape
-    seeds = [settings.seed] * batch if seeds is None else [int(s) for s in seeds]
-    if len(seeds) != batch:
-        raise ValueError(f"{len(seeds)} seeds for {batch} rows")
-    n_new = max(0, min(settings.max_new_tokens, lm.cfg.n_ctx - n_prompt))
     out = torch.empty(batch, n_prompt + n_new, dtype=torch.long)  # [batch, pos + n_new]
     out[:, :n_prompt] = tokens
     lengths = torch.full((batch,), n_new, dtype=torch.long)
@@ -172,13 +205,14 @@ def generate_batch(lm, tokens: torch.Tensor, settings: SamplingSettings = Sampli
 
 def generate(lm, prompt, settings: SamplingSettings | None = None, **kwargs) -> Generation:
     """Continue `prompt` (text or tokens [1, pos]); settings, or its fields as keywords
-    (max_new_tokens=30, temperature=1.0, top_k=None, seed=0, stop_at_eos=True)."""
+    (max_new_tokens=30, temperature=1.0, top_k=None, seed=0, stop_at_eos=True). Works on either
+    backend: the batch is `lm.generate_batch` (HookedLM's is generate_batch above)."""
     if settings is not None and kwargs:
         raise TypeError(f"give settings or its fields, not both ({', '.join(kwargs)})")
     settings = settings or SamplingSettings(**kwargs)
     tokens = lm.to_tokens(prompt) if isinstance(prompt, str) else torch.as_tensor(prompt)
     if tokens.ndim == 1:
         tokens = tokens[None]
-    result = generate_batch(lm, tokens[:1], settings)
+    result = lm.generate_batch(tokens[:1], settings)
     new = result.row(0)
     return Generation(tokens[:1], new, lm.tokenizer.decode(new.tolist(), skip_special_tokens=True))

@@ -35,7 +35,8 @@ Generation is one request too: Hugging Face's generate runs inside the trace, an
 applied at every step at their absolute positions. To write the same tokens as
 core.models.generation, decoding is greedy over scores that already hold the lab's seeded Gumbel
 noise (RaceSampler), every row runs to max_new_tokens, and each row is cut at its first
-end-of-text afterwards (rows never influence each other, so the cut rows are exact).
+end-of-text afterwards (rows never influence each other, so the cut rows are exact). The scores
+of the race and the cut are core.models.generation's own (raced_scores, cut_at_eos).
 
 Importing nnsight has process-wide effects: it patches torch.Tensor.backward (so `with
 loss.backward():` opens a backward trace; a plain loss.backward() is unchanged) and mounts `.save()`
@@ -65,7 +66,7 @@ from nnsight.modeling import huggingface as _nn_hf
 from nnsight.modeling.transformers import TransformersModel
 from nnsight.schema.config import CONFIG
 
-from core.models import catalog
+from core.models import catalog, generation
 from core.models import remote as rm
 from core.models import tokens as tok
 from core.models.adapters import adapter_class
@@ -106,12 +107,7 @@ class RaceSampler:
     def __call__(self, input_ids, scores):
         if self.noise is None:
             self.noise = _Noise(self.seeds)
-        scores = scores.float() / self.temperature  # [batch, d_vocab]
-        k = self.top_k
-        if k and k < scores.shape[-1]:
-            kth = torch.topk(scores, k, dim=-1).values[..., -1:]
-            scores = scores.masked_fill(scores < kth, float("-inf"))
-        return scores + self.noise.draw(scores.shape[-1]).to(scores.device)
+        return generation.raced_scores(scores, self.temperature, self.top_k, self.noise)
 
 
 # -- one request --------------------------------------------------------------------------------------
@@ -540,14 +536,8 @@ class NNsightLM:
         apply at every step (position-aware, like HookedLM's). Same tokens as HookedLM's
         generate_batch: greedy at temperature 0, else the same seeded race (see RaceSampler)."""
         settings = settings or SamplingSettings()
-        tokens = torch.as_tensor(tokens, dtype=torch.long)
-        if tokens.ndim == 1:
-            tokens = tokens[None]
+        tokens, seeds, n_new = generation.batch_to_continue(tokens, settings, seeds, self.cfg.n_ctx)
         batch, n_prompt = tokens.shape
-        seeds = [settings.seed] * batch if seeds is None else [int(s) for s in seeds]
-        if len(seeds) != batch:
-            raise ValueError(f"{len(seeds)} seeds for {batch} rows")
-        n_new = max(0, min(settings.max_new_tokens, self.cfg.n_ctx - n_prompt))
         if n_new == 0:
             return BatchGeneration(tokens.clone(), n_prompt, torch.zeros(batch, dtype=torch.long))
         plan = self._plan({}, self._hooks.get())
@@ -582,19 +572,12 @@ class NNsightLM:
             return saved
 
         ids = self._execute("generate", tokens, plan, trace, **wait)["ids"]  # [batch, n_prompt + n_new]
-        return _cut_at_eos(ids, n_prompt, self.tokenizer.eos_token_id if settings.stop_at_eos else None)
+        eos = self.tokenizer.eos_token_id if settings.stop_at_eos else None
+        return generation.cut_at_eos(ids, n_prompt, eos)
 
     def generate(self, prompt, settings: SamplingSettings | None = None, **kwargs) -> Generation:
         """Continue `prompt` (text or tokens [1, pos]), as core.models.generation.generate does."""
-        if settings is not None and kwargs:
-            raise TypeError(f"give settings or its fields, not both ({', '.join(kwargs)})")
-        settings = settings or SamplingSettings(**kwargs)
-        tokens = self.to_tokens(prompt) if isinstance(prompt, str) else torch.as_tensor(prompt)
-        if tokens.ndim == 1:
-            tokens = tokens[None]
-        result = self.generate_batch(tokens[:1], settings)
-        new = result.row(0)
-        return Generation(tokens[:1], new, self.tokenizer.decode(new.tolist(), skip_special_tokens=True))
+        return generation.generate(self, prompt, settings, **kwargs)
 
     # -- weights (local only) --------------------------------------------------------------------
     def _weights_here(self, what: str) -> None:
@@ -656,24 +639,6 @@ def _own_tokenizer(tokenizer):
     import copy
 
     return copy.deepcopy(tokenizer)
-
-
-def _cut_at_eos(ids: torch.Tensor, n_prompt: int, eos: int | None) -> BatchGeneration:
-    """HF generated every row to full length; as in core.models.generation, a row ends at its first
-    end-of-text token, everything after it becomes end-of-text padding, and the batch ends when
-    every row has."""
-    new = ids[:, n_prompt:].clone()  # [batch, n_new]
-    batch, n_new = new.shape
-    lengths = torch.full((batch,), n_new, dtype=torch.long)
-    if eos is not None and n_new:
-        hit = new == eos
-        first = torch.where(hit.any(-1), hit.float().argmax(-1), torch.full((batch,), n_new))
-        lengths = torch.where(hit.any(-1), first + 1, lengths)
-        after = torch.arange(n_new)[None] > first[:, None]
-        new = new.masked_fill(after, eos)
-        written = int(lengths.max())
-        new = new[:, :written]
-    return BatchGeneration(torch.cat([ids[:, :n_prompt], new], dim=1), n_prompt, lengths)
 
 
 # -- remote models ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from core.models import act_name, load_model
 from core.models.generation import (
     SamplingSettings,
     _Noise,
+    cut_at_eos,
     generate,
     generate_batch,
     pick_next,
@@ -199,3 +200,29 @@ def test_generate_accepts_keywords_or_settings_and_restores_the_hook_position(lm
         generate_batch(lm, lm.to_tokens(TEXT), seeds=[1, 2])
     with pytest.raises(TypeError, match="not both"):
         generate(lm, TEXT, SamplingSettings(), seed=3)
+
+
+# -- cutting rows written to full length (a backend whose decoding cannot stop rows one by one) -------
+def test_rows_end_at_their_first_end_of_text_like_generate_batch():
+    prompt = torch.ones(3, 2, dtype=torch.long)
+    new = torch.tensor([[3, 4, 0, 5, 6, 7], [3, 3, 3, 3, 3, 0], [4, 4, 4, 4, 4, 4]])
+    out = cut_at_eos(torch.cat([prompt, new], 1), 2, eos=0)
+    assert out.lengths.tolist() == [3, 6, 6]
+    assert out.new_tokens[0].tolist() == [3, 4, 0, 0, 0, 0] and out.row(0).tolist() == [3, 4, 0]
+    out = cut_at_eos(torch.cat([prompt[:2], torch.tensor([[3, 0, 5, 6], [0, 1, 2, 3]])], 1), 2, eos=0)
+    assert out.tokens.shape[1] == 2 + 2 and out.lengths.tolist() == [2, 1]  # every row ended: cut there
+    out = cut_at_eos(torch.cat([prompt[:2], torch.tensor([[3, 0, 5, 6], [0, 1, 2, 3]])], 1), 2, eos=None)
+    assert out.lengths.tolist() == [4, 4] and out.tokens.shape[1] == 6
+
+
+def test_cutting_full_length_rows_gives_what_stopping_wrote(tiny_lm):
+    lm = tiny_lm("gpt2")  # random weights: end-of-text comes up now and then
+    tokens = lm.to_tokens("the cat").repeat(8, 1)
+    seeds = list(range(8))
+    stopped = generate_batch(lm, tokens, SamplingSettings(max_new_tokens=40, temperature=1.5), seeds=seeds)
+    full = generate_batch(lm, tokens, SamplingSettings(max_new_tokens=40, temperature=1.5, stop_at_eos=False),
+                          seeds=seeds)
+    cut = cut_at_eos(full.tokens, full.n_prompt, lm.tokenizer.eos_token_id)
+    assert (stopped.lengths < 40).any()  # some row did end early, so the cut had work to do
+    assert torch.equal(cut.lengths, stopped.lengths)
+    assert torch.equal(cut.tokens, stopped.tokens)

@@ -196,21 +196,6 @@ def test_generate_and_prompt_helpers_match(gpt2_pair):
         nn.generate("the cat", SamplingSettings(), max_new_tokens=3)
 
 
-# -- generation's end-of-text handling (HF generated every row to full length) ------------------------
-def test_rows_end_at_their_first_end_of_text_like_generate_batch():
-    from core.models.nnsight_backend import _cut_at_eos
-
-    prompt = torch.ones(3, 2, dtype=torch.long)
-    new = torch.tensor([[3, 4, 0, 5, 6, 7], [3, 3, 3, 3, 3, 0], [4, 4, 4, 4, 4, 4]])
-    out = _cut_at_eos(torch.cat([prompt, new], 1), 2, eos=0)
-    assert out.lengths.tolist() == [3, 6, 6]
-    assert out.new_tokens[0].tolist() == [3, 4, 0, 0, 0, 0] and out.row(0).tolist() == [3, 4, 0]
-    out = _cut_at_eos(torch.cat([prompt[:2], torch.tensor([[3, 0, 5, 6], [0, 1, 2, 3]])], 1), 2, eos=0)
-    assert out.tokens.shape[1] == 2 + 2 and out.lengths.tolist() == [2, 1]  # every row ended: cut there
-    out = _cut_at_eos(torch.cat([prompt[:2], torch.tensor([[3, 0, 5, 6], [0, 1, 2, 3]])], 1), 2, eos=None)
-    assert out.lengths.tolist() == [4, 4] and out.tokens.shape[1] == 6
-
-
 def test_generation_stops_at_end_of_text_like_hooked_lm(gpt2_pair):
     hooked, nn = gpt2_pair
     eos = nn.tokenizer.eos_token_id
