@@ -161,8 +161,9 @@ def best_of(fn, repeat: int = 5, warmup: int = 1) -> float:
 
 
 def transformer_lens_twin(config):
-    """A TransformerLens model with the shape of a transformers GPT2Config (random weights, eval
-    mode), or None when TransformerLens is not installed (requirements-bench.txt brings it)."""
+    """A TransformerLens model with the shape and activation of a transformers GPT2Config (random
+    weights, eval mode), or None when TransformerLens is not installed (requirements-bench.txt
+    brings it)."""
     try:
         from transformer_lens import HookedTransformer, HookedTransformerConfig
     except ImportError:
@@ -170,7 +171,7 @@ def transformer_lens_twin(config):
     cfg = HookedTransformerConfig(
         n_layers=config.n_layer, d_model=config.n_embd, n_heads=config.n_head,
         d_head=config.n_embd // config.n_head, d_mlp=config.n_inner or 4 * config.n_embd,
-        d_vocab=config.vocab_size, n_ctx=config.n_positions, act_fn="gelu_new",
+        d_vocab=config.vocab_size, n_ctx=config.n_positions, act_fn=config.activation_function,
         normalization_type="LN", device="cpu", seed=0,
     )
     return HookedTransformer(cfg).eval()

@@ -5,7 +5,8 @@
   too, so it needs the step-by-step attention), so the floor is the limit; the goal is <= 1.05x.
 - Peer: TransformerLens's run_with_cache on a twin of the same shape (requirements-bench.txt brings
   it; run `.venv-bench/bin/python -m benchmarks models`; without it the peer rows are left out).
-- Also: our plain forward pass (no hooks active: the fused attention kernel runs), and a
+- Also: our plain forward pass (no hooks active: the fused attention kernel runs; on GPT-2 models
+  HookedLM runs core.models.direct_forward, the same modules without transformers' machinery), and a
   run_with_cache that keeps every activation but the attention's own (q, k, v, scores, pattern, z:
   the fused kernel still runs), against the floor. The three rows split the cost of a full cache:
   the hook points, keeping activations (fresh memory for each, where a plain pass reuses a few warm
@@ -14,8 +15,8 @@
 Every model gets random weights of its shape (the timing does not depend on the values) and the same
 tokens. Ours and the other side run interleaved (benchmarks.interleaved), on 1 and on 2 torch
 threads, REPEATS times each; a figure is the median, a ratio the median of the per-pair ratios with
-its min-max spread. Shapes: the bundled model's sizes (4 layers, d_model 128, 4 heads, vocab 634)
-and GPT-2 small's (12 layers, d_model 768, 12 heads, vocab 50257).
+its min-max spread. Shapes: the bundled model's configuration (4 layers, d_model 128, 4 heads, vocab
+634, exact GELU) and GPT-2 small's (12 layers, d_model 768, 12 heads, vocab 50257, tanh GELU).
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from benchmarks import Result, interleaved, transformer_lens_twin
 from core.models.loading import wrap
 
 SHAPES = {
-    "bundled shape (4L, d128)": dict(n_layer=4, n_embd=128, n_head=4, n_inner=512, vocab_size=634),
+    # the bundled model's configuration (assets/bundled/config.json): exact GELU, one operation
+    "bundled shape (4L, d128)": dict(n_layer=4, n_embd=128, n_head=4, n_inner=512, vocab_size=634,
+                                     activation_function="gelu"),
+    # GPT-2's own: the tanh approximation of GELU ("gelu_new")
     "GPT-2 small shape (12L, d768)": dict(n_layer=12, n_embd=768, n_head=12, n_inner=3072,
-                                          vocab_size=50257),
+                                          vocab_size=50257, activation_function="gelu_new"),
 }
 N_TOKENS = 128
 THREADS = (1, 2)

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from core.models import direct_forward
 from core.models import tokens as tok
 from core.models.adapters import Adapter, AttentionWeights, adapter_for
 from core.models.backend import as_hook
@@ -115,6 +116,9 @@ class HookedLM:
         )
         self._name_set = frozenset(self._names)
         self._install_hooks()
+        # GPT-2 models run core.models.direct_forward's loop (same modules, same bits, less Python);
+        # built after the hooks above, which it applies itself
+        self._direct = direct_forward.DirectLoop(model) if direct_forward.supports(model) else None
         keep_freed_memory_for_reuse()
 
     # -- hook points ----------------------------------------------------------------------------
@@ -225,11 +229,17 @@ class HookedLM:
 
     # -- forward passes -------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, *, grad: bool = False, **kwargs) -> torch.Tensor:
-        """Logits [batch, pos, d_vocab] for tokens [batch, pos]. Active hooks apply."""
-        # All ones: batches are right-padded on purpose (causal attention never looks ahead), and
-        # an explicit mask tells transformers so instead of warning about padding.
-        kwargs.setdefault("attention_mask", torch.ones_like(tokens))
+        """Logits [batch, pos, d_vocab] for tokens [batch, pos]. Active hooks apply.
+
+        GPT-2 models run core.models.direct_forward's loop: the same modules, the same bits, without
+        transformers' per-call machinery. Keyword arguments (say, a padding mask) go to transformers.
+        """
         with torch.set_grad_enabled(grad):
+            if not kwargs and self._direct is not None and self._direct.applies():
+                return self._direct.logits(tokens, self._dispatch.current())
+            # All ones: batches are right-padded on purpose (causal attention never looks ahead), and
+            # an explicit mask tells transformers so instead of warning about padding.
+            kwargs.setdefault("attention_mask", torch.ones_like(tokens))
             return self.model(input_ids=tokens, use_cache=False, **kwargs).logits
 
     __call__ = forward
