@@ -22,12 +22,15 @@ they would:
     mlp_out      = c_proj(post),  post = act(pre),  pre = c_fc(ln_2(resid_mid))
     resid_post   = resid_mid + mlp_out
 
-Hook points: the loop applies every one itself, through the same dispatcher (core.models.dispatch)
-and at the same place as HookedLM's module hooks would have (the attention function applies q, k, v,
-the scores, the pattern and z, as on transformers' path). So it calls the hooked modules' `forward`
-directly, and the block, attention and MLP modules not at all. That would skip any other hook on
-those modules: a loop is only used while they carry exactly the hooks HookedLM installed and no
-global module hook is set (`DirectLoop.applies`); otherwise transformers' forward runs.
+Hook points: the loop applies every one itself, through the same dispatcher (core.models.dispatch),
+to the same tensors as HookedLM's module hooks do on transformers' path (the attention function
+applies q, k, v, the scores, the pattern and z on both). So it calls the hooked modules' `forward`
+directly, and the model, transformer, block, attention and MLP modules not at all. That would skip
+any other hook on those modules, or a `forward` replaced on one of them, so the loop runs only while
+there is none (`DirectLoop.applies`: a hook not HookedLM's, one new since the last check, sends the
+pass to transformers' forward; transformers' own output-capturing hooks are inert here). One
+difference is by design: a write at resid_mid is exact here, where transformers' path can only
+reach resid_mid through attn_out ((new - resid_pre) + resid_pre, equal to float rounding).
 tests/unit/test_direct_forward.py checks logits, every hook point, writes, stops, gradients and
 dropout against transformers' path.
 """
@@ -37,7 +40,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.modules import module as torch_module
-from transformers.models.gpt2.modeling_gpt2 import GPT2Attention, GPT2Block, GPT2LMHeadModel
+from transformers.models.gpt2.modeling_gpt2 import (
+    GPT2MLP,
+    GPT2Attention,
+    GPT2Block,
+    GPT2LMHeadModel,
+    GPT2Model,
+)
 
 from core.models.dispatch import RunState, StopForward, apply_in
 from core.models.hooked_attention import IMPLEMENTATION, hooked_attention_forward
@@ -50,10 +59,11 @@ _GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_
 
 def supports(model) -> bool:
     """Whether `model` is a GPT-2 language model this loop computes exactly as transformers would:
-    self-attention only (no cross-attention), plain GPT-2 blocks."""
-    return (isinstance(model, GPT2LMHeadModel) and not model.config.add_cross_attention
-            and all(type(b) is GPT2Block and type(b.attn) is GPT2Attention and not b.attn.is_cross_attention
-                    for b in model.transformer.h))
+    transformers' own classes (a subclass may compute something else), self-attention only."""
+    return (type(model) is GPT2LMHeadModel and type(model.transformer) is GPT2Model
+            and not model.config.add_cross_attention
+            and all(type(b) is GPT2Block and type(b.attn) is GPT2Attention and type(b.mlp) is GPT2MLP
+                    and not b.attn.is_cross_attention for b in model.transformer.h))
 
 
 class BlockNames:
@@ -69,33 +79,72 @@ class BlockNames:
         self.resid_post = f"blocks.{layer}.hook_resid_post"
 
 
-def _bypassed(model: GPT2LMHeadModel) -> list[nn.Module]:
-    """The modules whose hooks the loop does not run: those it calls `forward` on, and the block,
-    attention and MLP modules it does not call."""
+def _uncalled(model: GPT2LMHeadModel) -> list[nn.Module]:
+    """The modules the loop does not call at all: the model, its transformer, each block, attention
+    and MLP (their `forward` is replaced by the loop's own code)."""
     t = model.transformer
-    return [t.wte, t.wpe, t.ln_f] + [m for b in t.h for m in (b, b.attn, b.mlp, b.mlp.c_fc, b.mlp.c_proj)]
+    return [model, t] + [m for b in t.h for m in (b, b.attn, b.mlp)]
+
+
+def _bypassed(model: GPT2LMHeadModel) -> list[nn.Module]:
+    """The modules whose hooks the loop does not run: those it does not call, and those it calls
+    `forward` on (to apply their hook points itself)."""
+    t = model.transformer
+    return _uncalled(model) + [t.wte, t.wpe, t.ln_f] + [m for b in t.h for m in (b.mlp.c_fc, b.mlp.c_proj)]
+
+
+def _inert(hook) -> bool:
+    """transformers' output-capturing hooks (installed for good the first time someone asks a model
+    for output_hidden_states or output_attentions) do nothing unless transformers' own forward set up
+    a collector, which this loop never does."""
+    return (getattr(hook, "__module__", "") == "transformers.utils.output_capturing"
+            and getattr(hook, "__name__", "") == "output_capturing_hook")
+
+
+def _foreign_hooks(hook_dicts: list[dict], known: set[tuple[int, int]]) -> bool:
+    """Whether a hook dict holds a hook that is neither known (HookedLM's) nor inert."""
+    return any((id(d), key) not in known and not _inert(fn) for d in hook_dicts for key, fn in d.items())
+
+
+def has_module_hooks(model: GPT2LMHeadModel) -> bool:
+    """Whether a module the loop bypasses already carries a hook (asked before HookedLM installs its
+    own: a model that came with hooks of someone else's keeps transformers' forward)."""
+    return _foreign_hooks([getattr(m, d) for m in _bypassed(model) for d in _HOOKS], set())
 
 
 class DirectLoop:
-    """The loop for one GPT-2 model, built after HookedLM installed its hooks: `logits(tokens, run)`
-    when `applies()`, else the caller runs transformers' forward."""
+    """The loop for one GPT-2 model, built after HookedLM installed its hooks (on a model that had
+    none there before): `logits(tokens, run)` when `applies()`, else the caller runs transformers'
+    forward."""
 
     def __init__(self, model: GPT2LMHeadModel):
         self.model = model
         self.names = [BlockNames(layer) for layer in range(len(model.transformer.h))]
-        # the hook dicts of the modules it bypasses (torch edits them in place), and how many hooks
-        # each holds now: HookedLM's, and only those
+        # the hook dicts of the modules it bypasses (torch edits them in place and keys a new hook with
+        # an id never used before), the hooks in them now (HookedLM's, which it never removes, so a
+        # change of size is a change of hooks), and the sizes last checked
         self._hook_dicts = [getattr(m, d) for m in _bypassed(model) for d in _HOOKS]
-        self._own_hooks = list(map(len, self._hook_dicts))
+        self._known = {(id(d), key) for d in self._hook_dicts for key in d}
+        self._checked_sizes = list(map(len, self._hook_dicts))
+        self._instance_dicts = [m.__dict__ for m in _uncalled(model)]
 
-    def applies(self) -> bool:
-        """Per call: the lab's attention function is still the model's, no gradient checkpointing
-        while training (it changes how blocks run), and no hook but HookedLM's would be skipped."""
+    def applies(self, tokens: torch.Tensor) -> bool:
+        """Per call: tokens [batch, pos], the lab's attention function is still the model's, no
+        gradient checkpointing while training (it changes how blocks run), no `forward` replaced on a
+        module the loop does not call, and no hook but HookedLM's (or transformers' inert
+        output-capturing ones) would be skipped."""
         model = self.model
-        return (ENABLED and model.config._attn_implementation == IMPLEMENTATION
+        if not (ENABLED and tokens.dim() == 2 and model.config._attn_implementation == IMPLEMENTATION
                 and not (model.training and model.transformer.gradient_checkpointing)
                 and not any(getattr(torch_module, g) for g in _GLOBAL_HOOKS)
-                and list(map(len, self._hook_dicts)) == self._own_hooks)
+                and not any("forward" in d for d in self._instance_dicts)):
+            return False
+        sizes = list(map(len, self._hook_dicts))
+        if sizes != self._checked_sizes:  # a hook came or went: look at each one
+            if _foreign_hooks(self._hook_dicts, self._known):
+                return False
+            self._checked_sizes = sizes
+        return True
 
     def logits(self, tokens: torch.Tensor, run: RunState | None) -> torch.Tensor:
         """Logits [batch, pos, d_vocab] of tokens [batch, pos], with `run`'s hooks (None: no hooks).

@@ -66,6 +66,14 @@ def keep_freed_memory_for_reuse() -> bool:
         return _tuned
 
 
+def _version(t: torch.Tensor) -> int | None:
+    """The tensor's in-place write counter (None for inference-mode tensors, which keep none)."""
+    try:
+        return t._version
+    except RuntimeError:
+        return None
+
+
 def derived_spec(spec: str, what: str) -> str:
     """A spec of its own for a model derived from `spec` (a copy, a tuned copy): "bundled+lora#1f3a9c0e"."""
     return f"{spec}+{what}#{uuid.uuid4().hex[:8]}"
@@ -115,10 +123,11 @@ class HookedLM:
             has_resid_mid=self.cfg.has_resid_mid,
         )
         self._name_set = frozenset(self._names)
+        # GPT-2 models run core.models.direct_forward's loop (same modules, same bits, less Python),
+        # which applies the hooks installed here itself, and only those
+        direct = direct_forward.supports(model) and not direct_forward.has_module_hooks(model)
         self._install_hooks()
-        # GPT-2 models run core.models.direct_forward's loop (same modules, same bits, less Python);
-        # built after the hooks above, which it applies itself
-        self._direct = direct_forward.DirectLoop(model) if direct_forward.supports(model) else None
+        self._direct = direct_forward.DirectLoop(model) if direct else None
         keep_freed_memory_for_reuse()
 
     # -- hook points ----------------------------------------------------------------------------
@@ -174,8 +183,10 @@ class HookedLM:
                     # resid_mid = resid_pre + attn_out; writing it means changing attn_out
                     pre = run.resid_pre[layer]
                     resid_mid = pre + out
+                    before = _version(resid_mid)
                     new_mid = apply_in(run, mid, layer, resid_mid)
-                    if new_mid is not resid_mid:
+                    written_in_place = (before is None and mid in run.hooks) or _version(resid_mid) != before
+                    if new_mid is not resid_mid or written_in_place:
                         out = new_mid - pre
                 return _replace_first(output, out)
             return hook
@@ -235,7 +246,7 @@ class HookedLM:
         transformers' per-call machinery. Keyword arguments (say, a padding mask) go to transformers.
         """
         with torch.set_grad_enabled(grad):
-            if not kwargs and self._direct is not None and self._direct.applies():
+            if not kwargs and self._direct is not None and self._direct.applies(tokens):
                 return self._direct.logits(tokens, self._dispatch.current())
             # All ones: batches are right-padded on purpose (causal attention never looks ahead), and
             # an explicit mask tells transformers so instead of warning about padding.

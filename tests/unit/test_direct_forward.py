@@ -111,17 +111,36 @@ def test_writes_change_the_output_identically(tiny_lm, tokens, calls):
     assert torch.equal(logits, ref)
 
 
-def test_a_resid_mid_write_matches_to_rounding(tiny_lm, tokens):
+def _zero_from_position_3(act, hook):
+    act[:, 3:] = 0  # in place, returning nothing (TransformerLens style)
+
+
+@pytest.mark.parametrize("write", [lambda a, h: a * 0.5 + 0.25, _zero_from_position_3],
+                         ids=["returned", "in place"])
+@pytest.mark.parametrize("inference_mode", [False, True])
+def test_a_resid_mid_write_matches_to_rounding(tiny_lm, tokens, write, inference_mode):
     # transformers' path can only change resid_mid through attn_out ((new - pre) + pre), so the two
     # agree to float rounding, not to the bit
     lm = tiny_lm("gpt2")
-    write = [(act_name("resid_mid", 0), lambda a, h: a * 0.5 + 0.25)]
-    with lm.hooks(write):
-        logits = lm(tokens)
-    with on_transformers(), lm.hooks(write):
-        ref = lm(tokens)
-    assert not torch.allclose(logits, lm(tokens), atol=1e-3)
+    hooks = [(act_name("resid_mid", 0), write)]
+    with torch.inference_mode(inference_mode):
+        with lm.hooks(hooks):
+            logits = lm(tokens)
+        with on_transformers(), lm.hooks(hooks):
+            ref = lm(tokens)
+        assert not torch.allclose(logits, lm(tokens), atol=1e-3)
     torch.testing.assert_close(logits, ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_reading_resid_mid_changes_nothing(tiny_lm, tokens, arch):
+    lm = tiny_lm(arch)
+    if act_name("resid_mid", 0) not in lm.hook_names():
+        pytest.skip("parallel attention and MLP: no resid_mid")
+    seen = []
+    with lm.hooks([(act_name("resid_mid", 0), lambda a, h: seen.append(a.sum()))]):
+        logits = lm(tokens)
+    assert seen and torch.equal(logits, lm(tokens))
 
 
 def test_a_stop_before_a_layer_keeps_the_same_activations(tiny_lm, tokens, calls):
@@ -199,19 +218,20 @@ def test_dropout_draws_the_same_numbers(tiny_lm, tokens, calls):
     assert not torch.allclose(outputs[0], lm(tokens), atol=1e-3)  # dropout was on
 
 
-def test_gradient_checkpointing_and_other_attention_are_left_to_transformers(tiny_lm):
+def test_gradient_checkpointing_and_other_attention_are_left_to_transformers(tiny_lm, tokens):
     config = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=32, vocab_size=64)
     checkpointed, other_attention = (wrap(GPT2LMHeadModel(config), tiny_lm("gpt2").tokenizer) for _ in "ab")
-    assert checkpointed._direct.applies() and other_attention._direct.applies()
+    assert checkpointed._direct.applies(tokens) and other_attention._direct.applies(tokens)
     checkpointed.model.gradient_checkpointing_enable()
     checkpointed.model.train()
-    assert not checkpointed._direct.applies()
+    assert not checkpointed._direct.applies(tokens)
     other_attention.model.set_attn_implementation("eager")
-    assert not other_attention._direct.applies()
+    assert not other_attention._direct.applies(tokens)
 
 
-@pytest.mark.parametrize("where", ["transformer.wte", "transformer.h.0", "transformer.h.0.attn",
-                                   "transformer.h.0.mlp.c_fc", "transformer.ln_f", "global"])
+@pytest.mark.parametrize("where", ["", "transformer", "transformer.wte", "transformer.h.0",
+                                   "transformer.h.0.attn", "transformer.h.0.mlp.c_fc", "transformer.ln_f",
+                                   "global"])
 def test_another_hook_on_a_module_the_loop_bypasses_still_runs(tiny_lm, tokens, calls, where):
     # the loop applies HookedLM's hook points itself and skips the modules' hooks: a hook it does not
     # know about sends the pass through transformers' forward, where it fires
@@ -232,3 +252,44 @@ def test_another_hook_on_a_module_the_loop_bypasses_still_runs(tiny_lm, tokens, 
     assert calls["n"] == 0 and seen
     lm(tokens)
     assert calls["n"] == 1  # removed: the loop runs again
+
+
+def test_a_model_that_comes_with_hooks_keeps_transformers_forward(tiny_lm, tokens):
+    config = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=32, vocab_size=64)
+    model = GPT2LMHeadModel(config)
+    seen = []
+    model.transformer.h[0].mlp.register_forward_hook(lambda module, args, output: seen.append(output))
+    lm = wrap(model, tiny_lm("gpt2").tokenizer)
+    assert lm._direct is None
+    lm(tokens)
+    assert len(seen) == 1
+    assert wrap(GPT2LMHeadModel(config), tiny_lm("gpt2").tokenizer)._direct is not None
+
+
+def test_a_replaced_forward_on_a_module_the_loop_does_not_call_is_honoured(tiny_lm, tokens, calls):
+    config = GPT2Config(n_layer=2, n_embd=16, n_head=2, n_positions=32, vocab_size=64)
+    lm = wrap(GPT2LMHeadModel(config), tiny_lm("gpt2").tokenizer)
+    mlp = lm.model.transformer.h[1].mlp
+    plain = lm(tokens)
+    assert calls["n"] == 1
+    mlp.forward = lambda hidden_states: 0 * type(mlp).forward(mlp, hidden_states)
+    assert not torch.allclose(lm(tokens), plain, atol=1e-4)  # the replacement ran
+    assert calls["n"] == 1
+
+
+def test_transformers_output_capturing_hooks_do_not_switch_the_loop_off(tiny_lm, tokens, calls):
+    config = GPT2Config(n_layer=2, n_embd=16, n_head=2, n_positions=32, vocab_size=64)
+    lm = wrap(GPT2LMHeadModel(config), tiny_lm("gpt2").tokenizer)
+    out = lm.model(input_ids=tokens, output_hidden_states=True, output_attentions=True)
+    assert len(out.hidden_states) == 3  # transformers installed its capturing hooks
+    logits = lm(tokens)
+    assert calls["n"] == 1
+    with on_transformers():
+        assert torch.equal(logits, lm(tokens))
+
+
+def test_tokens_that_are_not_a_batch_of_rows_go_to_transformers(tiny_lm, calls):
+    lm = tiny_lm("gpt2")
+    tokens = torch.randint(3, 30, (1, 2, 6))
+    assert lm(tokens).shape == (1, 2, 6, lm.cfg.d_vocab)
+    assert calls["n"] == 0
