@@ -4,9 +4,9 @@ transformers' `GPT2LMHeadModel.forward` serves every use at once: a KV cache, cr
 padding masks, output capture, gradient checkpointing, several return types. Each call pays for that
 generality in Python: decorators that merge config defaults and capture outputs, building and
 checking an attention mask, dozens of config attribute reads, module hooks. On a big model that is
-noise (GPT-2 small: 0.99x); on the bundled model (4 layers of d_model 128, about 4 ms for 128 tokens
-on one thread) this loop takes 0.86x the time of transformers' forward (benchmarks/bench_models.py,
-"forward (no hooks)").
+noise (GPT-2 small: 0.98-1.00x); on the bundled model (4 layers of d_model 128, about 4 ms for 128
+tokens on one thread) this loop takes 0.83-0.88x the time of transformers' forward, on 1 and 2 threads
+(benchmarks/bench_models.py, "forward (no hooks)", three runs).
 
 A forward pass of HookedLM needs none of it: no cache, no padding mask (rows are right-padded and
 attention is causal), no outputs but the logits. So for GPT-2 models HookedLM runs this loop instead.
