@@ -109,9 +109,9 @@ def autocast_bf16(setting: bool | None, workload: Callable[[], tuple[float, floa
     """Resolve a trainer's bf16 setting: True/False as asked; None means "whatever measured faster".
 
     The matmul probe can favour bfloat16 while a trainer's real step, whose small matrices spend
-    their time in conversions and element-wise work, may not: on a CPU where the probe said 7x, the
-    bundled model's LoRA step took 22 ms in bfloat16 against 27 ms in float32 on one thread, and about
-    the same in both on two (it was 10-25% slower in bfloat16 before the attention ran in float32
+    their time in conversions and element-wise work, may not: on a CPU where the probe said 6-7x, the
+    bundled model's LoRA step took about 27 ms in bfloat16 against 32 ms in float32 on one thread, and
+    about 19-20 ms in both on two (it was 10-25% slower in bfloat16 before the attention ran in float32
     while training, core.models.hooked_attention). A trainer that can time its own step
     passes `workload() -> (float32 seconds, bfloat16 seconds)`; it is called only when the probe
     favours bfloat16, and bfloat16 is kept only if the step is MIN_SPEEDUP times faster too."""

@@ -15,6 +15,7 @@ from peft.tuners.lora.layer import Linear as LoraLinear
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
+from core.interp.finetune import lora_kernel
 from core.interp.finetune.config import FinetuneConfig
 from core.interp.finetune.lora import adapted_copy, peft_config
 from core.interp.finetune.lora_kernel import LoraMatmul, _fast_path_applies, use_fast_lora
@@ -87,7 +88,9 @@ def test_under_bfloat16_autocast_it_matches_peft_to_bfloat16_rounding(models, ar
         assert cos > 0.98, (name, float(cos))
 
 
-def test_the_gradients_are_autograds_in_double_precision():
+@pytest.mark.parametrize("rows", [True, False], ids=["rows_form", "columns_form"])
+def test_the_gradients_are_autograds_in_double_precision(monkeypatch, rows):
+    monkeypatch.setattr(lora_kernel, "rows_form", lambda dtype: rows)  # both forms of the rank-r products
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(5, 6, dtype=torch.float64, generator=gen, requires_grad=True)
     W = torch.randn(6, 7, dtype=torch.float64, generator=gen)

@@ -41,6 +41,18 @@ def test_loss_mask_leaves_predictions_out():
     assert torch.allclose(next_token_loss(logits, tokens, mask=mask), per[0, 1:].mean())
 
 
+def test_the_mean_loss_and_its_gradient_leave_the_last_position_out():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 6, 11, generator=gen, requires_grad=True)
+    tokens = torch.randint(11, (3, 6), generator=gen)
+    mean, per = next_token_loss(logits, tokens), next_token_loss(logits, tokens, per_token=True)
+    assert torch.allclose(mean, per.mean())  # the 15 predictions that have a next token, equally weighted
+    by_mean, = torch.autograd.grad(mean, logits)
+    by_per, = torch.autograd.grad(per.mean(), logits)
+    assert torch.allclose(by_mean, by_per, atol=1e-8)
+    assert by_mean[:, -1].abs().max() == 0 and by_mean[:, :-1].abs().min() > 0
+
+
 def test_loss_follows_active_hooks(lm):
     tokens = lm.to_tokens("Mary gave a ball to John .")
     clean = lm.loss(tokens)
