@@ -224,9 +224,9 @@ def test_bf16_none_follows_the_matmul_probe_then_the_steps_own_timing(models, mo
     monkeypatch.setattr(T, "_STEP_TIMES", {})
     run = FineTuner(cfg).fit(lm, TASK)  # the step itself is timed, once
     (key, (fp32, bf16)), = T._STEP_TIMES.items()
-    assert run.step_seconds_ == (fp32, bf16) > (0, 0) and run.bf16_ == (bf16 * D.MIN_SPEEDUP <= fp32)
-    for times, chosen in (((1.0, 0.5), True), ((1.0, 0.95), False), ((0.5, 1.0), False)):
-        T._STEP_TIMES[key] = times  # as if measured so: bfloat16 must win by MIN_SPEEDUP
+    assert run.step_seconds_ == (fp32, bf16) > (0, 0) and run.bf16_ == (bf16 * D.MIN_STEP_SPEEDUP <= fp32)
+    for times, chosen in (((1.0, 0.5), True), ((1.0, 0.88), True), ((1.0, 0.93), False), ((0.5, 1.0), False)):
+        T._STEP_TIMES[key] = times  # as if measured so: bfloat16 must win by MIN_STEP_SPEEDUP (1.10)
         assert FineTuner(cfg).fit(lm, TASK).bf16_ is chosen
     assert FineTuner(replace(cfg, bf16=False)).fit(lm, TASK).step_seconds_ is None  # asked for: not timed
 

@@ -13,7 +13,7 @@ whole step, though: on the bundled model the matrices are small, and converting 
 bfloat16 and back can cost more than the faster products save. So when the matmul probe favours
 bfloat16, the trainer also times its own step, forward and backward on one batch, in both formats
 (`measured_step_bf16`, once per process for each kind of run, the model left unchanged), and keeps
-bfloat16 only if that step is faster too (by MIN_SPEEDUP, as for the matmul). Its cost in accuracy is
+bfloat16 only if that step is faster too (by core.models.dtype.MIN_STEP_SPEEDUP). Its cost in accuracy is
 stated and tested: step by step, the training losses of a bfloat16 run stay within
 BF16_LOSS_TOLERANCE nats of the float32 run's. On the bundled model, over the page's default 150 steps,
 they stayed within 0.004 nats for LoRA and for full fine-tuning; the skills measured at the end
@@ -78,8 +78,8 @@ def measured_step_bf16(tuned, rows: torch.Tensor, key: tuple) -> tuple[float, fl
     untimed pass and then PROBE_STEPS timed ones; the medians of the timed passes. The first pass after
     a switch of format pays for the switch. When it was timed too (formats alternating pass by pass),
     bfloat16 measured 1.11-1.16x faster than float32 on the bundled model's LoRA step (1 thread, 8
-    probes, 3 of them above MIN_SPEEDUP); in blocks it measures 1.13-1.19x (7 of 8 above), and blocks of
-    15 whole training steps 1.17-1.20x. On 2 threads both ways measure 0.99-1.08x."""
+    probes); in blocks it measures 1.13-1.19x, and blocks of 15 whole training steps 1.17-1.20x. On 2
+    threads both ways measure 0.99-1.08x."""
     if key not in _STEP_TIMES:
         times: dict[bool, list[float]] = {False: [], True: []}
         for round_ in range(PROBE_ROUNDS):
