@@ -45,9 +45,11 @@ MAX_RUNS = 3  # fine-tuned copies kept in session state (each is a whole model)
 # bundled model, one torch thread: the median of benchmarks/bench_lora.py's "page default run" was 6.8 s
 # on a 2-core Xeon with AMX at load 1.2 (2026-12-07, with core.interp.finetune.lora_kernel); 8.5 s the
 # stop after, and 9.1, 9.5 and 9.8 s on a slower afternoon (with core.models.direct_forward), when a plain
-# PEFT loop also took 37% longer than on the day of the 6.8 s. The first press in a fresh process, which
-# also times each run's step in both number formats, took 8.3-9.0 s, and 10.5 s on that afternoon.
-DEFAULT_RUN_S = 9
+# PEFT loop also took 37% longer than on the day of the 6.8 s. With the LoRA kernel's float32 rank-r
+# products in rows and the step's 1.10x margin for bfloat16, three runs gave 9.1, 10.9 and 10.6 s (the plain
+# PEFT loop on one thread 6.3, 6.5 and 7.5 s). The first press in a fresh app, which also times each run's
+# step in both number formats, took 10.7 s.
+DEFAULT_RUN_S = 10
 
 
 def promise(lm) -> str:
