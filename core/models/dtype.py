@@ -32,7 +32,7 @@ MIN_SPEEDUP = 1.15  # bfloat16 must win clearly: rounding costs accuracy, a tie 
 # A trainer's own step, timed in both formats, is the workload itself rather than a stand-in for it,
 # so its margin only has to cover the timing's noise: the bundled model's LoRA step measured 1.13-1.19x
 # in bfloat16 on 1 thread (whole steps 1.17-1.20x) and 0.99-1.08x on 2. At 1.15 the 1-thread choice
-# flipped from run to run of the same benchmark, and with it the run's time by 15%.
+# flipped from run to run of the same benchmark, and with it the run's time by 10-15%.
 MIN_STEP_SPEEDUP = 1.10
 
 

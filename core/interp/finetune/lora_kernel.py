@@ -44,8 +44,9 @@ from transformers.pytorch_utils import Conv1D
 
 
 def rows_form(dtype: torch.dtype) -> bool:
-    """Whether the rank-r products run r rows long (float32 and wider) or r columns wide (bfloat16 and
-    float16): the form that this CPU's kernels for that format ran faster (see the module's docstring)."""
+    """Whether the rank-r products run r rows long: yes in float32 (and wider), where this CPU's kernels
+    ran that form faster; no in bfloat16, where they ran the r-column form faster (see the module's
+    docstring). float16 was not measured and goes with bfloat16."""
     return dtype.itemsize >= 4
 
 
