@@ -48,7 +48,7 @@ MAX_RUNS = 3  # fine-tuned copies kept in session state (each is a whole model)
 # PEFT loop also took 37% longer than on the day of the 6.8 s. With the LoRA kernel's float32 rank-r
 # products in rows and the step's 1.10x margin for bfloat16, three runs gave 9.1, 10.9 and 10.6 s (the plain
 # PEFT loop on one thread 6.3, 6.5 and 7.5 s). The first press in a fresh app, which also times each run's
-# step in both number formats, took 10.7 s.
+# step in both number formats, took 10.7 s. A fourth run, on a quieter evening: 9.4 s (8.7-9.6).
 DEFAULT_RUN_S = 10
 
 
