@@ -185,6 +185,9 @@ class HookedLM:
                     resid_mid = pre + out
                     before = _version(resid_mid)
                     new_mid = apply_in(run, mid, layer, resid_mid)
+                    # a hook may also write resid_mid in place and return nothing. Inference-mode tensors
+                    # keep no write counter, so there a hook at resid_mid counts as a write: a hook that
+                    # only read gives attn_out back as (resid_mid - pre), equal to float rounding
                     written_in_place = (before is None and mid in run.hooks) or _version(resid_mid) != before
                     if new_mid is not resid_mid or written_in_place:
                         out = new_mid - pre

@@ -42,13 +42,11 @@ UPDATE_S = 1.0  # at most this often the live status is redrawn (a redraw costs 
 MAX_LOG = 8
 MAX_RUNS = 3  # fine-tuned copies kept in session state (each is a whole model)
 # The page's default run (LoRA and full fine-tuning, 150 steps each, old skills every 25 steps) on the
-# bundled model, one torch thread: the median of benchmarks/bench_lora.py's "page default run" was 6.8 s
-# on a 2-core Xeon with AMX at load 1.2 (2026-12-07, with core.interp.finetune.lora_kernel); 8.5 s the
-# stop after, and 9.1, 9.5 and 9.8 s on a slower afternoon (with core.models.direct_forward), when a plain
-# PEFT loop also took 37% longer than on the day of the 6.8 s. With the LoRA kernel's float32 rank-r
-# products in rows and the step's 1.10x margin for bfloat16, three runs gave 9.1, 10.9 and 10.6 s (the plain
-# PEFT loop on one thread 6.3, 6.5 and 7.5 s). The first press in a fresh app, which also times each run's
-# step in both number formats, took 10.7 s. A fourth run, on a quieter evening: 9.4 s (8.7-9.6).
+# bundled model, one torch thread, on the current code: the median of benchmarks/bench_lora.py's "page
+# default run" was 9.1, 10.9, 10.6 and 9.4 s in four runs on a 2-core Xeon with AMX (2026-12-07; the
+# plain PEFT loop on one thread took 6.1-7.5 s over the same runs: the machine's load moved both). The
+# first press in a fresh app, which also times each run's step in both number formats, took 10.7 s; a
+# press in the browser 8.5 s.
 DEFAULT_RUN_S = 10
 
 
